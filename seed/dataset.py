@@ -1,0 +1,194 @@
+"""Image records and their loaders: a zip, a folder (nested is fine), or the built-in synthetic set.
+
+An image is told by its bytes (PNG, GIF, JPEG, BMP, WebP magic), not its name, so the original Yale
+GIFs named ``subject01.glasses`` load too. Its identity is its member path inside the data set,
+never its content: the Yale set has byte-identical pairs.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+
+# (magic prefix, content type, file extension)
+SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+    (b"GIF87a", "image/gif", "gif"),
+    (b"GIF89a", "image/gif", "gif"),
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"BM", "image/bmp", "bmp"),
+)
+JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+class DatasetError(ValueError):
+    """The data set cannot be used; the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Image:
+    member: str  # identity: path inside the data set, e.g. yale_png/subject01/subject01_happy.png
+    filename: str  # what the server is told; carries the true extension
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Dataset:
+    source: str  # what was loaded, for the summary
+    images: tuple[Image, ...]
+    skipped: tuple[str, ...]  # members that were not images
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(len(i.data) for i in self.images)
+
+
+def sniff(data: bytes) -> tuple[str, str] | None:
+    """(content type, extension) from the bytes, or None when they are not an image we know."""
+    for magic, ctype, ext in SIGNATURES:
+        if data.startswith(magic):
+            return ctype, ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    return None
+
+
+def upload_filename(member: str, ext: str) -> str:
+    """The member's base name, with the true extension appended when its own is missing or wrong.
+
+    Kanta derives the stored extension from the filename, so ``subject01.glasses`` must travel as
+    ``subject01.glasses.gif``.
+    """
+    name = PurePosixPath(member).name
+    own = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    same = own == ext or (ext == "jpg" and own == "jpeg")
+    return name if same else f"{name}.{ext}"
+
+
+def is_junk(member: str) -> bool:
+    parts = PurePosixPath(member).parts
+    return "__MACOSX" in parts or parts[-1] in JUNK_NAMES or parts[-1].startswith("._")
+
+
+def _read_capped(stream) -> bytes:
+    # Declared sizes can lie (zip bombs): never read more than the limit allows.
+    with stream:
+        return stream.read(MAX_IMAGE_BYTES + 1)
+
+
+Entry = tuple[str, int, Callable[[], bytes]]  # member path, declared size, reader
+
+
+def load(path: Path) -> Dataset:
+    """Load every image below a zip or a folder, in member-path order."""
+    if not path.exists():
+        raise DatasetError(f"data set {path} does not exist; put yale_png.zip in data/ or pass --images PATH")
+    try:
+        if path.is_dir():
+            entries: list[Entry] = [
+                (f.relative_to(path).as_posix(), f.stat().st_size, lambda f=f: _read_capped(f.open("rb")))
+                for f in path.rglob("*")
+                if f.is_file()
+            ]
+            return _collect(path, entries)
+        if not path.is_file():
+            raise DatasetError(f"{path} is neither a file nor a folder; pass a .zip or a folder of images")
+        if not zipfile.is_zipfile(path):
+            raise DatasetError(f"{path} is not a zip file or a folder; pass a .zip or a folder of images")
+        with zipfile.ZipFile(path) as zf:
+            entries = [
+                (i.filename, i.file_size, lambda i=i: _read_capped(zf.open(i)))
+                for i in zf.infolist()
+                if not i.is_dir()
+            ]
+            return _collect(path, entries)
+    except OSError as e:
+        raise DatasetError(
+            f"cannot read {path}: {e.strerror or e}; check the path and its permissions"
+        ) from e
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise DatasetError(f"{path} is a damaged zip file ({e})") from e
+
+
+def _collect(path: Path, entries: list[Entry]) -> Dataset:
+    images: list[Image] = []
+    skipped: list[str] = []
+    total = 0
+    for member, declared, read in sorted(entries, key=lambda e: e[0]):
+        if is_junk(member):
+            skipped.append(member)
+            continue
+        if declared > MAX_IMAGE_BYTES:
+            raise DatasetError(f"{member} is {declared} bytes, over the 20 MB limit per image")
+        data = read()
+        if len(data) > MAX_IMAGE_BYTES:
+            raise DatasetError(f"{member} is over the 20 MB limit per image")
+        kind = sniff(data)
+        if kind is None:
+            skipped.append(member)
+            continue
+        total += len(data)
+        if total > MAX_TOTAL_BYTES:
+            raise DatasetError(f"data set {path} holds over 1 GB of images; split it into smaller sets")
+        images.append(Image(member, upload_filename(member, kind[1]), kind[0], data))
+    if not images:
+        raise DatasetError(f"data set {path} holds no images (PNG, GIF, JPEG, BMP, WebP); check the path")
+    return Dataset(str(path), tuple(images), tuple(skipped))
+
+
+# --- the built-in synthetic set ------------------------------------------------------------------
+SUBJECTS = 15
+CONDITIONS = (
+    "centerlight",
+    "glasses",
+    "happy",
+    "leftlight",
+    "noglasses",
+    "normal",
+    "rightlight",
+    "sad",
+    "sleepy",
+    "surprised",
+    "wink",
+)
+
+
+def grayscale_png(width: int, height: int, pixel) -> bytes:
+    """A minimal 8-bit grayscale PNG, with the standard library only."""
+    rows = b"".join(b"\x00" + bytes(pixel(x, y) for x in range(width)) for y in range(height))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def synthetic() -> Dataset:
+    """165 deterministic grayscale PNGs named like Yale: 15 subjects x 11 conditions, all distinct."""
+    images = []
+    for s in range(1, SUBJECTS + 1):
+        for c, cond in enumerate(CONDITIONS):
+            # A face-ish oval whose brightness and offset depend on subject and condition.
+            def pixel(x: int, y: int, s=s, c=c) -> int:
+                inside = ((x - 40 - c) ** 2) / 900 + ((y - 30 - s) ** 2) / 625 < 1
+                return (40 + 9 * s + 13 * c + (x * y) % 7) % 256 if inside else (s * 7 + c) % 64
+
+            member = f"synthetic/subject{s:02d}/subject{s:02d}_{cond}.png"
+            images.append(
+                Image(member, PurePosixPath(member).name, "image/png", grayscale_png(80, 60, pixel))
+            )
+    return Dataset("built-in synthetic set", tuple(images), ())

@@ -1,0 +1,108 @@
+"""The client side of the Kanta contract: paths, the event payload, the event-code rule, upload bodies.
+
+Read from KANTA-API.md; the stand-in reads the same page on its own (see seed/standin).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote, urlsplit
+
+from .dataset import Image
+
+DEFAULT_HOST = "http://localhost:8000"
+DEFAULT_EVENT_CODE = "test-yale-faces"
+UPLOAD_FIELD = "image_file"
+HEALTH_PATH = "/system/health"
+EVENTS_PATH = "/events"
+PICS_PATH = "/pics"
+# Rows in Locust's stats: one per request kind, never one per image or event.
+EVENT_ROW = "/events"
+UPLOAD_ROW = "/pics/[event_code]"
+LIST_ROW = "/pics?event_code=[event_code]"
+
+# What works end to end: the route pattern, the Azure container-name rule and VARCHAR(32) together.
+CODE_RULE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+CODE_MIN, CODE_MAX = 3, 32
+
+
+def event_code_problem(code: str) -> str | None:
+    """Why Kanta would break on this event code, or None when it works end to end."""
+    if not CODE_MIN <= len(code) <= CODE_MAX:
+        return f"is {len(code)} characters long; Kanta needs {CODE_MIN}..{CODE_MAX}"
+    if code != code.lower():
+        return "has upper-case letters; Kanta needs lower case (it is also a blob container name)"
+    if not CODE_RULE.match(code):
+        return (
+            "may only hold lowercase letters, digits and single hyphens,"
+            " starting and ending with a letter or digit"
+        )
+    return None
+
+
+def host_problem(host: str) -> str | None:
+    """Why this is not a usable Kanta base URL, or None."""
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL; give one like http://localhost:8000 or http://host:8000/api/v1"
+    if parts.query or parts.fragment:
+        return "has a query or fragment; give only scheme, host, port and an optional path prefix"
+    return None
+
+
+def url(host: str, path: str) -> str:
+    """Join the base URL and an API path, keeping a path prefix such as /api/v1."""
+    return host.rstrip("/") + path
+
+
+def upload_path(event_code: str) -> str:
+    return f"{PICS_PATH}/{quote(event_code, safe='')}"
+
+
+def event_payload(code: str, name: str, now: datetime | None = None) -> dict:
+    """The POST /events body: a week-long event starting now, as the old seed script made it."""
+    start = now or datetime.now(timezone.utc)
+    return {
+        "event_code": code,
+        "name": name,
+        "description": "Seeded by kanta-seed (Locust upload benchmark)",
+        "start_date_time": start.isoformat(),
+        "end_date_time": (start + timedelta(days=7)).isoformat(),
+    }
+
+
+def default_event_name(code: str) -> str:
+    return code.replace("-", " ").title()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One image, ready to send: the multipart body is encoded once, at start."""
+
+    index: int
+    member: str
+    body: bytes
+    size: int  # of the image itself
+    content_type: str  # the multipart header with this body's boundary
+
+
+def multipart_boundary() -> str:
+    return f"kanta-seed-{uuid.uuid4().hex}"
+
+
+def content_type_header(boundary: str) -> str:
+    return f"multipart/form-data; boundary={boundary}"
+
+
+def encode_upload(image: Image, boundary: str) -> bytes:
+    """The multipart/form-data body of POST /pics/{code}: one file part named image_file."""
+    filename = image.filename.replace("\\", "\\\\").replace('"', '\\"')
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{UPLOAD_FIELD}"; filename="{filename}"\r\n'
+        f"Content-Type: {image.content_type}\r\n\r\n"
+    ).encode()
+    return head + image.data + f"\r\n--{boundary}--\r\n".encode()

@@ -1,0 +1,39 @@
+"""Per-process state of kanta-seed, hung on Locust's Environment so users and hooks share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cluster import Coordinator, SeedLink
+from .options import Settings
+from .preflight import Plan
+from .standin_process import StandinProcess
+
+
+@dataclass
+class RunState:
+    """One run (a headless run, or one start..stop in the web UI), on the coordinating process."""
+
+    run_id: str
+    plan: Plan
+    started_at: float
+    event_outcome: str = "not made sure of"
+    finished: bool = False
+    summary: dict[str, Any] | None = None
+
+
+@dataclass
+class Session:
+    environment: Any
+    link: SeedLink | None = None  # where users run: the local process or a worker
+    coordinator: Coordinator | None = None  # where the queue lives: the local process or the master
+    settings: Settings | None = None
+    plan: Plan | None = None  # prepared ahead (headless, or a web UI form check), reused when unchanged
+    run: RunState | None = None
+    standin: StandinProcess | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def session_of(environment: Any) -> Session:
+    return environment.kanta_seed

@@ -1,0 +1,191 @@
+"""The stand-in's HTTP routes: the subset of Kanta the seeder meets (see KANTA-API.md)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import uuid as uuidlib
+from datetime import datetime
+
+import gevent
+from flask import Blueprint, Flask, Response, jsonify, request
+
+from .faults import ERROR, LOSS, RESET_AFTER, RESET_BEFORE, THROTTLE, Faults
+from .store import Store
+
+# Kanta's upload route pattern, and the Azure container-name rule the event code must also meet.
+ROUTE_CODE = re.compile(r"^[a-zA-Z0-9_-]+$")
+CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+DB_CODE_MAX = 32  # VARCHAR(32): a longer code fails the INSERT with a 500
+ALLOWED_EXT = {"jpg", "jpeg", "png", "bmp", "gif", "tiff"}
+
+
+def validation_error(loc: list, msg: str) -> tuple[Response, int]:
+    """FastAPI's 422 body shape."""
+    return jsonify({"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}), 422
+
+
+def container_ok(code: str) -> bool:
+    lowered = code.lower()
+    return 3 <= len(lowered) <= 63 and bool(CONTAINER_NAME.match(lowered))
+
+
+def extension_of(filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return ext if ext in ALLOWED_EXT else "png"
+
+
+def reset_connection() -> None:
+    """Drop the client's TCP connection with an RST, as a crashed proxy or worker would."""
+    sock = request.environ.get("standin.socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+
+def image_item(row: dict) -> dict:
+    return {
+        "uuid": row["uuid"],
+        "azure_blob_url": f"file://{row['blob_path']}",
+        "file_extension": row["file_extension"],
+        "faces": row["faces"],
+        "created_at": row["created_at"],
+        "last_modified": row["last_modified"],
+    }
+
+
+def event_info(row: dict) -> dict:
+    return {
+        "code": row["code"],
+        "name": row["name"],
+        "description": row["description"],
+        "start_date_time": row["start_date_time"],
+        "end_date_time": row["end_date_time"],
+        "created_at": row["created_at"],
+        "running": True,
+        "event_image_url": None,
+        "qr_code_image_url": None,
+    }
+
+
+def create_app(
+    store: Store, faults: Faults, store_delay_s: float = 0.02, detect_delay_s: float = 0.05
+) -> Flask:
+    app = Flask("kanta-standin")
+    api = Blueprint("kanta", __name__)
+
+    def background_store(code: str, uid: str, ext: str, data: bytes) -> None:
+        """Kanta's job after the 202: drop silently when the event is missing, else store, then 'detect'."""
+        if store.find_event(code) is None or not container_ok(code):
+            return
+        store.store_image(code, uid, ext, data)
+        gevent.spawn_later(detect_delay_s, store.set_faces, uid, 1)
+
+    @api.get("/system/health")
+    def health():
+        return jsonify({"status": "ok"})
+
+    @api.post("/events")
+    def create_event():
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return validation_error(["body"], "a JSON object is required")
+        code = body.get("event_code")
+        if not isinstance(code, str) or not 3 <= len(code) <= 63:
+            return validation_error(["body", "event_code"], "must be a string of 3..63 characters")
+        start, end = body.get("start_date_time"), body.get("end_date_time")
+        try:
+            if start and end and datetime.fromisoformat(start) >= datetime.fromisoformat(end):
+                return validation_error(["body"], "start_date_time must be before end_date_time")
+        except (TypeError, ValueError):
+            return validation_error(["body"], "dates must be ISO-8601")
+        if store.find_event(code) is not None:
+            return jsonify({"detail": f"Event with code {code} already exists"}), 400
+        if len(code) > DB_CODE_MAX:
+            return jsonify({"detail": "Internal Server Error"}), 500
+        event_id = store.create_event(code, body)
+        return jsonify({"id": event_id, "code": code, "status": "created; QR generation queued"}), 201
+
+    @api.get("/events")
+    def list_events():
+        code = request.args.get("event_code")
+        rows = store.list_events() if code is None else [r for r in [store.find_event(code)] if r]
+        return jsonify({"events": [event_info(r) for r in rows]})
+
+    @api.delete("/events")
+    def delete_event():
+        body = request.get_json(silent=True) or {}
+        if not store.delete_event(str(body.get("event_code", ""))):
+            return jsonify({"detail": "Event not found"}), 404
+        return Response(status=204)
+
+    @api.post("/pics/<code>")
+    def upload(code: str):
+        if faults.latency_ms:
+            gevent.sleep(faults.latency_ms / 1000)
+        if not ROUTE_CODE.match(code):
+            return validation_error(["path", "event_code"], "string does not match the route pattern")
+        part = request.files.get("image_file")
+        if part is None:
+            return validation_error(["body", "image_file"], "Field required")
+        if not (part.mimetype or "").startswith("image/"):
+            return jsonify({"detail": "Must upload an image"}), 400
+        fate = faults.draw()
+        if fate == ERROR:
+            return jsonify({"detail": "injected failure"}), 503
+        if fate == THROTTLE:
+            resp = jsonify({"detail": "slow down"})
+            resp.headers["Retry-After"] = f"{faults.retry_after_s:g}"
+            return resp, 429
+        if fate == RESET_BEFORE:
+            reset_connection()
+            return Response(status=500)
+        data = part.read()
+        uid = uuidlib.uuid4().hex
+        if store.find_event(code) is not None and (code != code.lower() or not container_ok(code)):
+            # Kanta's blob container for such a code does not exist: the upload fails loudly.
+            return jsonify({"detail": "Internal Server Error"}), 500
+        if fate != LOSS:
+            delay = store_delay_s + faults.visible_after_s
+            gevent.spawn_later(delay, background_store, code, uid, extension_of(part.filename or ""), data)
+        if fate == RESET_AFTER:
+            reset_connection()
+            return Response(status=500)
+        return jsonify({"uuid": uid, "blob_url": "", "faces": 0, "boxes": [], "embeddings": []}), 202
+
+    @api.get("/pics")
+    def list_pics():
+        code = request.args.get("event_code", "")
+        try:
+            limit = int(request.args.get("limit", 50))
+            offset = int(request.args.get("offset", 0))
+        except ValueError:
+            return validation_error(["query"], "limit and offset must be integers")
+        if not 1 <= limit <= 200 or offset < 0:
+            return validation_error(["query", "limit"], "limit must be in 1..200, offset >= 0")
+        if store.find_event(code) is None:
+            # The real server does not map its not-found error: it answers 500.
+            return jsonify({"detail": "Internal Server Error"}), 500
+        return jsonify([image_item(r) for r in store.list_images(code, limit, offset)])
+
+    @api.get("/pics/<uid>")
+    def get_pic(uid: str):
+        row = store.get_image(uid)
+        if row is None:
+            return jsonify({"detail": "Image not found"}), 404
+        faces = [{"face_id": 1, "cluster_id": -1, "bbox": {"x": 0, "y": 0, "width": 1, "height": 1}}] * row[
+            "faces"
+        ]
+        return jsonify({"image": image_item(row), "faces": faces})
+
+    @api.delete("/pics/<code>/<uid>")
+    def delete_pic(code: str, uid: str):
+        if not store.delete_image(code, uid):
+            return jsonify({"detail": "Image not found"}), 404
+        return Response(status=204)
+
+    # Kanta answers with and without its /api/v1 root path.
+    app.register_blueprint(api)
+    app.register_blueprint(api, url_prefix="/api/v1", name="kanta_v1")
+    return app

@@ -1,0 +1,113 @@
+"""The Locust user: make sure the event exists, then claim, upload and report, one image at a time."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from locust import FastHttpUser, task
+from locust.exception import StopUser
+
+from . import kanta
+from .cluster import EventFailed
+from .session import Session, session_of
+from .work import Result
+
+UUID_HEX = re.compile(r"^[0-9a-f]{32}$")
+
+
+class KantaUploader(FastHttpUser):
+    """Uploads images from the run's shared queue to one Kanta event, each exactly once."""
+
+    host = kanta.DEFAULT_HOST
+
+    def wait_time(self) -> float:
+        return self.session.settings.upload_pause if self.session.settings else 0.0
+
+    def on_start(self) -> None:
+        self.session: Session = session_of(self.environment)
+        self.holding: int | None = None  # the image this user is sending right now
+        try:
+            self.session.link.ensure_event(self.create_event)
+        except EventFailed as e:
+            raise StopUser() from e  # the coordinator stops the whole run and says why
+
+    def create_event(self) -> tuple[bool, str]:
+        """POST /events once for the run. 201 and 400 'already exists' both mean: go on."""
+        s = self.session.settings
+        assert s is not None
+        body = kanta.event_payload(s.event_code, s.event_name)
+        with self.client.post(
+            kanta.url(s.host, kanta.EVENTS_PATH), json=body, name=kanta.EVENT_ROW, catch_response=True
+        ) as resp:
+            text = (resp.text or "")[:300]
+            if resp.status_code == 201:
+                resp.success()
+                return True, "created"
+            if resp.status_code == 400 and "already exists" in text:
+                resp.success()
+                return True, "already existed"
+            reason = f"{resp.status_code} {text}" if resp.status_code else f"no answer ({resp.error})"
+            resp.failure(reason)
+            return False, f"POST /events answered {reason}"
+
+    @task
+    def upload_next(self) -> None:
+        s = self.session.settings
+        assert s is not None
+        up = self.session.link.claim()
+        self.holding = up.index
+        sent_at = time.time()
+        t0 = time.perf_counter()
+        with self.client.post(
+            kanta.url(s.host, kanta.upload_path(s.event_code)),
+            data=up.body,
+            headers={"Content-Type": up.content_type},
+            name=kanta.UPLOAD_ROW,
+            catch_response=True,
+        ) as resp:
+            latency_ms = (time.perf_counter() - t0) * 1000
+            result = self.judge(resp, up.index, latency_ms, sent_at)
+            if result.ok:
+                resp.success()
+            else:
+                resp.failure(result.error or f"status {result.status}")
+        self.holding = None
+        self.session.link.report(result)
+
+    @staticmethod
+    def judge(resp, index: int, latency_ms: float, sent_at: float) -> Result:
+        status = int(resp.status_code or 0)
+        common = {"index": index, "status": status, "latency_ms": latency_ms, "sent_at": sent_at}
+        if status == 202:
+            try:
+                uid = str(resp.json().get("uuid", ""))
+            except (ValueError, AttributeError):
+                uid = ""
+            if UUID_HEX.match(uid):
+                return Result(ok=True, uuid=uid, **common)
+            return Result(ok=False, error="202 without a uuid", **common)
+        if status == 0:
+            return Result(ok=False, error=f"no answer: {resp.error}", **common)
+        retry_after = resp.headers.get("Retry-After") if resp.headers else None
+        return Result(
+            ok=False,
+            error=(resp.text or "")[:200],
+            retry_after_s=parse_retry_after(retry_after),
+            **common,
+        )
+
+    def on_stop(self) -> None:
+        # Stopped mid-request (run stopped by hand, or -t): the image goes back, marked as maybe sent.
+        if getattr(self, "holding", None) is not None:
+            self.session.link.give_back([self.holding], maybe_sent=True)
+            self.holding = None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from Kanta, the backoff applies instead

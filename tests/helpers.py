@@ -1,0 +1,139 @@
+"""Real processes for the tests: the stand-in backend and headless Locust runs, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = PROJECT / "locustfile.py"
+YALE_ZIP = Path(os.environ.get("KANTA_SEED_YALE", PROJECT.parent / "shared" / "yale_png.zip"))
+RUN_TIMEOUT_S = 120
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(PROJECT), "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class Standin:
+    """A stand-in server started by a test; what it stored is read straight from its SQLite file."""
+
+    db: Path
+    blobs: Path
+    proc: subprocess.Popen
+    url: str = ""
+    extra: list[str] = field(default_factory=list)
+
+    def rows(self, sql: str, *args) -> list[tuple]:
+        with sqlite3.connect(self.db) as con:
+            return con.execute(sql, args).fetchall()
+
+    def events(self) -> list[str]:
+        return [r[0] for r in self.rows("SELECT code FROM events ORDER BY id")]
+
+    def images(self, code: str) -> list[tuple[str, bytes]]:
+        """(uuid, stored bytes) of every image stored for the event."""
+        return [
+            (u, Path(p).read_bytes())
+            for u, p in self.rows("SELECT uuid, blob_path FROM images WHERE event_code = ?", code)
+        ]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_standin(workdir: Path, *extra: str) -> Standin:
+    workdir.mkdir(parents=True, exist_ok=True)
+    db, blobs = workdir / "kanta.sqlite", workdir / "blobs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seed.standin", "--port", "0", "--db", str(db), "--blobs", str(blobs), *extra],
+        stdout=subprocess.PIPE,
+        stderr=(workdir / "standin.err").open("w"),
+        text=True,
+        env=child_env(),
+    )
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (http://\S+)", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"stand-in did not start: {line!r} {(workdir / 'standin.err').read_text()}")
+    return Standin(db, blobs, proc, match.group(1), list(extra))
+
+
+@dataclass
+class LocustRun:
+    returncode: int
+    output: str
+    seconds: float
+
+    def summary_line(self, prefix: str) -> str:
+        return next((ln for ln in self.output.splitlines() if ln.strip().startswith(prefix)), "")
+
+
+def run_locust(
+    *args: str, cwd: Path, timeout: float = RUN_TIMEOUT_S, locustfile: Path = LOCUSTFILE
+) -> LocustRun:
+    """A real headless ``locust`` process; bounded in time, killed by its own PID if it hangs."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_env(),
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and any --processes children it forked
+        out, _ = proc.communicate()
+        raise AssertionError(f"locust did not stop by itself within {timeout}s:\n{out[-4000:]}") from None
+    return LocustRun(proc.returncode, out, time.monotonic() - t0)
+
+
+def yale_contents() -> Counter:
+    """sha256 -> count of every image in the Yale zip (9 byte-identical pairs make counts of 2)."""
+    with zipfile.ZipFile(YALE_ZIP) as zf:
+        return Counter(
+            hashlib.sha256(zf.read(n)).hexdigest()
+            for n in zf.namelist()
+            if n.endswith(".png") and not n.startswith("__MACOSX")
+        )
+
+
+def stored_contents(standin: Standin, code: str) -> Counter:
+    return Counter(hashlib.sha256(data).hexdigest() for _, data in standin.images(code))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()

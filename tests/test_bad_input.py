@@ -1,0 +1,88 @@
+"""Bad input fails before any upload: exit code 2, one line that says what and how to fix, nothing sent."""
+
+from __future__ import annotations
+
+import os
+import socket
+import zipfile
+
+import pytest
+
+from .helpers import run_locust
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
+    """(extra args, expected words in the message, whether -H points at the stand-in)."""
+    if case == "missing-path":
+        return ["--images", str(tmp_path / "nope.zip")], "does not exist", True
+    if case == "fifo-path":
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        return ["--images", str(fifo)], "neither a file nor a folder", True
+    if case == "not-a-zip":
+        (tmp_path / "notes.txt").write_text("hello")
+        return ["--images", str(tmp_path / "notes.txt")], "not a zip file", True
+    if case == "damaged-zip":
+        good = tmp_path / "good.zip"
+        with zipfile.ZipFile(good, "w") as zf:
+            zf.writestr("a.png", b"\x89PNG\r\n\x1a\n" + b"x" * 5000)
+        data = bytearray(good.read_bytes())
+        data[40:200] = b"\0" * 160  # corrupt the member's data, keep the directory
+        (tmp_path / "bad.zip").write_bytes(bytes(data))
+        return ["--images", str(tmp_path / "bad.zip")], "damaged zip", True
+    if case == "no-images":
+        folder = tmp_path / "empty-set"
+        (folder / "sub").mkdir(parents=True)
+        (folder / ".DS_Store").write_bytes(b"junk")
+        (folder / "sub" / "readme.txt").write_text("no images here")
+        return ["--images", str(folder)], "holds no images", True
+    if case.startswith("code:"):
+        return [f"--event-code={case[5:]}"], "--event-code", True
+    if case.startswith("host:"):
+        return ["-H", case[5:]], "is not an http(s) URL", False
+    if case == "nothing-answers":
+        return ["-H", f"http://127.0.0.1:{closed_port()}"], "nothing answers", False
+    if case == "negative-pause":
+        return ["--upload-pause", "-1"], "--upload-pause", True
+    raise AssertionError(case)
+
+
+CASES = [
+    "missing-path",
+    "fifo-path",
+    "not-a-zip",
+    "damaged-zip",
+    "no-images",
+    "code:Test-Upper",
+    "code:a--b",
+    "code:under_score",
+    "code:-lead",
+    "code:trail-",
+    "code:ab",
+    "code:" + "x" * 33,
+    "code:a b",
+    "host:ftp://127.0.0.1:1",
+    "host:localhost:8000",
+    "nothing-answers",
+    "negative-pause",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_before_any_request(standin, yale_zip, tmp_path, case):
+    args, words, at_standin = make_case(tmp_path, case)
+    base = ["--images", str(yale_zip)] if "--images" not in args else []
+    host = ["-H", standin.url] if at_standin else []
+    run = run_locust("-u", "3", "-r", "3", *host, *base, *args, cwd=tmp_path, timeout=30)
+    assert run.returncode == 2, run.output[-2000:]
+    lines = [ln for ln in run.output.splitlines() if ln.startswith("kanta-seed:")]
+    assert len(lines) == 1 and words in lines[0], run.output[-2000:]
+    assert "Traceback" not in run.output
+    assert run.seconds < 20
+    assert standin.events() == []  # nothing was sent
