@@ -34,6 +34,10 @@ class EventFailed(Exception):
     """The event could not be made sure of: nothing may be uploaded."""
 
 
+class LinkClosed(Exception):
+    """The run is stopping: a user waiting for work should stop instead."""
+
+
 class Coordinator:
     """The authority: hands out the event job once, grants claims, records results, sees completion."""
 
@@ -169,6 +173,7 @@ class SeedLink:
 
     def reset(self, run_id: str) -> None:
         self.run_id = run_id
+        self.closed = False
         self._buffer: list[Upload] = []
         self._requesting = False
         self._granted = Event()
@@ -190,10 +195,18 @@ class SeedLink:
             granted, self._granted = self._granted, Event()
             granted.set()
 
+    def close(self) -> None:
+        """The run is stopping: wake every waiting user so it stops now, not at the stop timeout."""
+        self.closed = True
+        self._event_known.set()
+        self._granted.set()
+
     # --- used by users ----------------------------------------------------------------------------
     def ensure_event(self, create: Callable[[], tuple[bool, str]]) -> None:
         """Block until the event is known to exist; exactly one caller in the cluster creates it."""
         while True:
+            if self.closed:
+                raise LinkClosed()
             if self._event_state == "ready":
                 return
             if self._event_state == "failed":
@@ -215,6 +228,8 @@ class SeedLink:
     def claim(self) -> Upload:
         """The next image for this user; blocks while none is ready (the run stops us when done)."""
         while not self._buffer:
+            if self.closed:
+                raise LinkClosed()
             granted = self._granted  # taken first: in one process the grant arrives inside _to()
             if not self._requesting:
                 self._requesting = True

@@ -35,7 +35,7 @@ def event_code_problem(code: str) -> str | None:
         return f"is {len(code)} characters long; Kanta needs {CODE_MIN}..{CODE_MAX}"
     if code != code.lower():
         return "has upper-case letters; Kanta needs lower case (it is also a blob container name)"
-    if not CODE_RULE.match(code):
+    if not CODE_RULE.fullmatch(code):
         return (
             "may only hold lowercase letters, digits and single hyphens,"
             " starting and ending with a letter or digit"
@@ -50,6 +50,12 @@ def host_problem(host: str) -> str | None:
         return "is not an http(s) URL; give one like http://localhost:8000 or http://host:8000/api/v1"
     if parts.query or parts.fragment:
         return "has a query or fragment; give only scheme, host, port and an optional path prefix"
+    try:
+        port = parts.port  # urlsplit checks the port only when asked
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number in 1..65535"
     return None
 
 
@@ -99,7 +105,10 @@ def content_type_header(boundary: str) -> str:
 
 def encode_upload(image: Image, boundary: str) -> bytes:
     """The multipart/form-data body of POST /pics/{code}: one file part named image_file."""
-    filename = image.filename.replace("\\", "\\\\").replace('"', '\\"')
+    # Escape what would end the quoted string or the header line (browsers percent-encode CR/LF).
+    filename = (
+        image.filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "%0D").replace("\n", "%0A")
+    )
     head = (
         f"--{boundary}\r\n"
         f'Content-Disposition: form-data; name="{UPLOAD_FIELD}"; filename="{filename}"\r\n'

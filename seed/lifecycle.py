@@ -34,6 +34,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRESS_EVERY_S = 3.0
 LOST_WORKER_POLL_S = 1.0
 RUN_ID_OPTION = "kanta_seed_run"  # travels to workers inside Locust's spawn message
+# Without --stop-timeout Locust kills users mid-request, and an upload killed in flight may or may
+# not have been stored. A short grace lets it finish and report; waiting users leave at once.
+DEFAULT_STOP_TIMEOUT_S = 10.0
 
 
 def fail_bad_input(message: str) -> None:
@@ -55,6 +58,8 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         wire_worker(session, runner)
         return
     wire_coordinator(session, runner)
+    if not environment.stop_timeout:
+        environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
     options = environment.parsed_options
     if options is not None and getattr(options, "standin", False):
         start_standin(session)
@@ -193,6 +198,13 @@ def stop_runner(environment: Any) -> None:
         environment.runner.quit()
     else:
         environment.runner.stop()
+
+
+@events.test_stopping.add_listener
+def on_test_stopping(environment: Any, **_: Any) -> None:
+    session = session_of(environment)
+    if session.link is not None:
+        session.link.close()
 
 
 @events.test_stop.add_listener

@@ -9,7 +9,7 @@ from locust import FastHttpUser, task
 from locust.exception import StopUser
 
 from . import kanta
-from .cluster import EventFailed
+from .cluster import EventFailed, LinkClosed
 from .session import Session, session_of
 from .work import Result
 
@@ -29,7 +29,7 @@ class KantaUploader(FastHttpUser):
         self.holding: int | None = None  # the image this user is sending right now
         try:
             self.session.link.ensure_event(self.create_event)
-        except EventFailed as e:
+        except (EventFailed, LinkClosed) as e:
             raise StopUser() from e  # the coordinator stops the whole run and says why
 
     def create_event(self) -> tuple[bool, str]:
@@ -55,7 +55,10 @@ class KantaUploader(FastHttpUser):
     def upload_next(self) -> None:
         s = self.session.settings
         assert s is not None
-        up = self.session.link.claim()
+        try:
+            up = self.session.link.claim()
+        except LinkClosed as e:
+            raise StopUser() from e
         self.holding = up.index
         sent_at = time.time()
         t0 = time.perf_counter()

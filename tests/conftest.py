@@ -33,3 +33,12 @@ def standin_factory(tmp_path) -> Iterator:
 def yale_zip():
     assert YALE_ZIP.is_file(), f"the Yale data set is expected at {YALE_ZIP} (or set KANTA_SEED_YALE)"
     return YALE_ZIP
+
+
+@pytest.fixture
+def processes():
+    from .helpers import Processes
+
+    procs = Processes()
+    yield procs
+    procs.cleanup()

@@ -137,3 +137,64 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """Locust masters and workers started by a test, each ended by its own PID when the test ends."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, *args: str, cwd: Path, locustfile: str = str(LOCUSTFILE)) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", locustfile, *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=child_env(),
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def master(self, *args: str, port: int, workers: int, cwd: Path) -> subprocess.Popen:
+        return self.start(
+            "--master", "--headless", "--only-summary", "--master-bind-host", "127.0.0.1",
+            "--master-bind-port", str(port), "--expect-workers", str(workers), *args, cwd=cwd,
+        )  # fmt: skip
+
+    def worker(self, port: int, cwd: Path) -> subprocess.Popen:
+        """A worker that gets its locustfile from the master (-f -) and needs no data file."""
+        return self.start(
+            "--worker", "--master-host", "127.0.0.1", "--master-port", str(port), cwd=cwd, locustfile="-"
+        )
+
+    @staticmethod
+    def finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> tuple[int, str]:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            raise AssertionError(f"locust did not stop by itself within {timeout}s:\n{out[-4000:]}") from None
+        return proc.returncode, out
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+
+
+def yale_member_hashes() -> dict[str, str]:
+    with zipfile.ZipFile(YALE_ZIP) as zf:
+        return {n: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist() if n.endswith(".png")}

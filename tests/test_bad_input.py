@@ -45,7 +45,7 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
     if case.startswith("code:"):
         return [f"--event-code={case[5:]}"], "--event-code", True
     if case.startswith("host:"):
-        return ["-H", case[5:]], "is not an http(s) URL", False
+        return ["-H", case[5:]], "host", False
     if case == "nothing-answers":
         return ["-H", f"http://127.0.0.1:{closed_port()}"], "nothing answers", False
     if case == "negative-pause":
@@ -69,6 +69,8 @@ CASES = [
     "code:a b",
     "host:ftp://127.0.0.1:1",
     "host:localhost:8000",
+    "host:http://127.0.0.1:abc",
+    "host:http://127.0.0.1:99999",
     "nothing-answers",
     "negative-pause",
 ]

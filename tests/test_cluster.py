@@ -93,7 +93,7 @@ def test_failed_event_stops_everyone_and_uploads_nothing():
 
 
 def test_messages_from_another_run_are_ignored():
-    coordinator, links, pump = cluster(1, users_per_link=1)
+    coordinator, _links, pump = cluster(1, users_per_link=1)
     coordinator.begin("new", WorkQueue(["a"]), UPLOADS[:1])
     coordinator.handle("w0", {"op": "event?", "run": "old"})
     assert coordinator.event_state == "unknown"
