@@ -21,7 +21,7 @@ from locust import events
 from locust import stats as locust_stats
 from locust.runners import MasterRunner, WorkerRunner
 
-from . import report
+from . import progress, report
 from .cluster import MESSAGE, Coordinator, SeedLink, from_wire, to_wire
 from .options import Settings, add_arguments
 from .preflight import BadInput, prepare
@@ -233,6 +233,7 @@ def finish(session: Session) -> None:
     if run is None or run.finished or coordinator is None or coordinator.queue is None:
         return
     run.finished = True
+    run.ended_at = time.time()
     queue = coordinator.queue
     if coordinator.event_state == "ready":
         run.event_outcome = coordinator.event_detail  # "created" or "already existed"
@@ -244,7 +245,7 @@ def finish(session: Session) -> None:
         data_set=run.plan.dataset.source,
         skipped=len(run.plan.dataset.skipped),
         started_at=run.started_at,
-        finished_at=time.time(),
+        finished_at=run.ended_at,
         event=run.event_outcome,
         users=int(getattr(env.parsed_options, "num_users", 0) or 0),
         stopped_early=not queue.complete,
@@ -264,17 +265,9 @@ def report_progress(session: Session, run: RunState) -> None:
     """A progress line every few seconds, so a long run in a terminal is not silent."""
     while not run.finished:
         gevent.sleep(PROGRESS_EVERY_S)
-        queue = session.coordinator.queue if session.coordinator else None
-        if run.finished or queue is None:
+        if run.finished or session.run is not run:
             return
-        done, failed = queue.count("done"), queue.count("failed")
-        elapsed = max(time.time() - run.started_at, 1e-9)
-        rate = done / elapsed
-        left = queue.total - done - failed
-        eta = f"{left / rate:.0f} s" if rate > 0 else "?"
-        log.info(
-            "kanta-seed: %d/%d uploaded, %d failed, %.1f/s, ETA %s", done, queue.total, failed, rate, eta
-        )
+        log.info(progress.line(progress.snapshot(session)))
 
 
 def release_lost_workers(session: Session, runner: MasterRunner) -> None:

@@ -20,6 +20,8 @@ class RunState:
     started_at: float
     event_outcome: str = "not made sure of"
     finished: bool = False
+    ended_at: float | None = None
+    verified: int | None = None  # images seen on the server by read-back; None until it runs
     summary: dict[str, Any] | None = None
 
 
