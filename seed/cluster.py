@@ -21,6 +21,7 @@ import gevent
 from gevent.event import Event
 
 from .kanta import Upload
+from .retry import RetryPolicy
 from .work import Result, WorkQueue
 
 log = logging.getLogger("kanta_seed")
@@ -54,7 +55,9 @@ class Coordinator:
         self.on_complete: Callable[[], None] = lambda: None
         self.on_event_failed: Callable[[str], None] = lambda detail: None
         self.on_result: Callable[[str, Result, str], None] = lambda owner, result, state: None
-        self.classify: Callable[[Result], tuple[bool, float]] = lambda result: (False, 0.0)
+        self.on_claimed: Callable[[str, list[int]], None] = lambda owner, indices: None
+        self.on_released: Callable[[str, list[int], bool], None] = lambda owner, indices, maybe_sent: None
+        self.policy = RetryPolicy(max_attempts=1)
 
     def begin(self, run_id: str, queue: WorkQueue, uploads: Sequence[Upload]) -> None:
         """Start a run from a full queue (a web UI rerun calls this again)."""
@@ -94,11 +97,18 @@ class Coordinator:
         if self.queue is None:
             return []
         back = self.queue.release(owner, indices, maybe_sent)
+        self.on_released(owner, back, maybe_sent)
         if indices is None:  # the owner is gone: forget its parked claim too
             self._claim_waiters.pop(owner, None)
         if back:
             self._serve_claims()
         return back
+
+    def reopen(self, index: int) -> None:
+        """Upload a done image again (lost after its 202); a waiting user takes it."""
+        assert self.queue is not None
+        self.queue.reopen(index)
+        self._serve_claims()
 
     # --- the event gate ---------------------------------------------------------------------------
     def _event_request(self, owner: str) -> None:
@@ -132,6 +142,7 @@ class Coordinator:
             if not got:
                 break
             del self._claim_waiters[owner]
+            self.on_claimed(owner, got)
             self._to(owner, {"op": "grant", "uploads": [self.uploads[i] for i in got]})
         self._schedule_wakeup()
 
@@ -150,7 +161,11 @@ class Coordinator:
 
     def _result(self, owner: str, result: Result) -> None:
         assert self.queue is not None
-        retryable, backoff = self.classify(result)
+        entry = self.queue.entries[result.index]
+        retryable = self.policy.retryable(result)
+        backoff = self.policy.backoff_s(entry.attempts + 1, result.retry_after_s) if retryable else 0.0
+        if self.policy.outcome_unknown(result):
+            entry.outcome_unknown = True  # a later success may be a second copy on the server
         state = self.queue.report(owner, result, retryable, backoff)
         self.on_result(owner, result, state)
         if state in ("pending", "delayed"):

@@ -10,9 +10,8 @@ Which process does what:
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,12 @@ from locust import events
 from locust import stats as locust_stats
 from locust.runners import MasterRunner, WorkerRunner
 
-from . import progress, report
+from . import progress, report, run, webui
 from .cluster import MESSAGE, Coordinator, SeedLink, from_wire, to_wire
 from .options import Settings, add_arguments
 from .preflight import BadInput, prepare
 from .session import RunState, Session, session_of
 from .standin_process import StandinError, StandinProcess
-from .work import WorkQueue
 
 log = logging.getLogger("kanta_seed")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +58,8 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     wire_coordinator(session, runner)
     if not environment.stop_timeout:
         environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
+    if web_ui is not None:
+        webui.attach(session, web_ui)
     options = environment.parsed_options
     if options is not None and getattr(options, "standin", False):
         start_standin(session)
@@ -101,9 +101,11 @@ def wire_coordinator(session: Session, runner: Any) -> None:
         coordinator = Coordinator(send=lambda owner, m: link.handle(m))
         link = SeedLink(send=lambda m: coordinator.handle("local", m), batch=lambda: runner.user_count)
         session.link = link
-    coordinator.on_complete = lambda: gevent.spawn(end_run, session, "every image has a result")
+    coordinator.on_complete = lambda: gevent.spawn(run.uploads_complete, session, session.run)
     coordinator.on_event_failed = lambda detail: on_event_failed(session, detail)
-    coordinator.on_result = lambda owner, result, state: None
+    coordinator.on_result = lambda owner, result, state: run.on_result(session, owner, result, state)
+    coordinator.on_claimed = lambda owner, indices: run.on_claimed(session, owner, indices)
+    coordinator.on_released = lambda owner, indices, sent: run.on_released(session, owner, indices, sent)
     session.coordinator = coordinator
 
 
@@ -111,10 +113,10 @@ def start_standin(session: Session) -> None:
     env = session.environment
     if env.parsed_options.host:
         log.warning("kanta-seed: --standin replaces the host %s", env.parsed_options.host)
-    standin = StandinProcess()
     try:
+        standin = StandinProcess(shlex.split(getattr(env.parsed_options, "standin_faults", "") or ""))
         url = standin.start()
-    except StandinError as e:
+    except (StandinError, ValueError) as e:
         fail_bad_input(str(e))
     session.standin = standin
     env.host = url
@@ -164,15 +166,11 @@ def on_test_start(environment: Any, **_: Any) -> None:
             gevent.spawn(stop_runner, environment)
             return
         log_plan(session)
-    plan = session.plan
-    run_id = uuid.uuid4().hex[:12]
-    setattr(options, RUN_ID_OPTION, run_id)
-    session.run = RunState(run_id, plan, started_at=time.time())
-    queue = WorkQueue([u.member for u in plan.uploads])
-    session.coordinator.begin(run_id, queue, plan.uploads)
+    this_run = run.begin(session, session.plan)
+    setattr(options, RUN_ID_OPTION, this_run.run_id)
     if session.link is not None:
-        session.link.reset(run_id)
-    gevent.spawn(report_progress, session, session.run)
+        session.link.reset(this_run.run_id)
+    gevent.spawn(report_progress, session, this_run)
 
 
 def on_event_failed(session: Session, detail: str) -> None:
@@ -214,7 +212,7 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         if session.link is not None:
             session.link.hand_back_unsent()
         return
-    finish(session)
+    run.finish(session)
 
 
 @events.quitting.add_listener
@@ -223,42 +221,8 @@ def on_quitting(environment: Any, **_: Any) -> None:
     if session is None:
         return
     if session.coordinator is not None:
-        finish(session)  # Ctrl-C: Locust reads the exit code before it stops the runner
+        run.finish(session)  # Ctrl-C: Locust reads the exit code before it stops the runner
     stop_standin(session)
-
-
-def finish(session: Session) -> None:
-    """Summarise the run once: terminal, JSON, exit code (sent to workers too)."""
-    run, coordinator = session.run, session.coordinator
-    if run is None or run.finished or coordinator is None or coordinator.queue is None:
-        return
-    run.finished = True
-    run.ended_at = time.time()
-    queue = coordinator.queue
-    if coordinator.event_state == "ready":
-        run.event_outcome = coordinator.event_detail  # "created" or "already existed"
-    env = session.environment
-    summary = report.summarize(
-        queue,
-        event_code=run.plan.settings.event_code,
-        host=run.plan.settings.host,
-        data_set=run.plan.dataset.source,
-        skipped=len(run.plan.dataset.skipped),
-        started_at=run.started_at,
-        finished_at=run.ended_at,
-        event=run.event_outcome,
-        users=int(getattr(env.parsed_options, "num_users", 0) or 0),
-        stopped_early=not queue.complete,
-    )
-    coordinator.end()
-    run.summary = summary
-    print(report.render(summary), flush=True)
-    if run.plan.settings.summary_json:
-        report.write_json(summary, run.plan.settings.summary_json)
-    code = report.exit_code(summary)
-    env.process_exit_code = code
-    if isinstance(env.runner, MasterRunner):
-        env.runner.send_message(MESSAGE, {"op": "exit", "code": code})
 
 
 def report_progress(session: Session, run: RunState) -> None:

@@ -41,6 +41,43 @@ def add_arguments(parser: Any) -> None:
     )
     g.add_argument("--summary-json", default="", help="Write the end-of-run summary as JSON to this path")
     g.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="Tries per image for what is worth retrying (no answer, 5xx, 429), with backoff",
+    )
+    g.add_argument(
+        "--no-verify",
+        action="store_true",
+        default=False,
+        help="Skip the read-back that proves each image is stored (and repairs images lost after 202)",
+    )
+    g.add_argument(
+        "--verify-timeout",
+        type=float,
+        default=60.0,
+        help="Seconds the read-back may wait for every image to show up on the server",
+    )
+    g.add_argument(
+        "--ledger",
+        default="",
+        help="Where to record what was stored, to resume after a crash"
+        " (default: data/ledgers/<host>--<event>.jsonl)",
+    )
+    g.add_argument(
+        "--fresh",
+        action="store_true",
+        default=False,
+        help="Ignore the ledger: upload every image again, even those an earlier run stored",
+    )
+    g.add_argument(
+        "--standin-faults",
+        default="",
+        include_in_web_ui=False,
+        help='Fault flags for --standin, e.g. "--error-rate 0.2 --loss-rate 0.05"'
+        " (see python -m seed.standin -h)",
+    )
+    g.add_argument(
         "--upload-pause",
         type=float,
         default=0.0,
@@ -59,6 +96,11 @@ class Settings:
     standin: bool
     summary_json: str
     upload_pause: float
+    max_attempts: int = 5
+    verify: bool = True
+    verify_timeout: float = 60.0
+    ledger: str = ""
+    fresh: bool = False
 
     @classmethod
     def from_options(cls, options: Any, host: str) -> Settings:
@@ -71,4 +113,9 @@ class Settings:
             standin=bool(getattr(options, "standin", False)),
             summary_json=str(getattr(options, "summary_json", "") or "").strip(),
             upload_pause=float(getattr(options, "upload_pause", 0.0) or 0.0),
+            max_attempts=int(getattr(options, "max_attempts", 5)),
+            verify=not bool(getattr(options, "no_verify", False)),
+            verify_timeout=float(getattr(options, "verify_timeout", 60.0)),
+            ledger=str(getattr(options, "ledger", "") or "").strip(),
+            fresh=bool(getattr(options, "fresh", False)),
         )

@@ -64,6 +64,10 @@ def check_settings(settings: Settings) -> None:
         raise BadInput(f"host {settings.host!r} {problem} (-H/--host)")
     if settings.upload_pause < 0:
         raise BadInput(f"--upload-pause {settings.upload_pause} is negative; give seconds >= 0")
+    if settings.max_attempts < 1:
+        raise BadInput(f"--max-attempts {settings.max_attempts} must be at least 1")
+    if settings.verify_timeout <= 0:
+        raise BadInput(f"--verify-timeout {settings.verify_timeout} must be a positive number of seconds")
 
 
 def check_reachable(host: str) -> None:

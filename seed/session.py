@@ -23,6 +23,11 @@ class RunState:
     ended_at: float | None = None
     verified: int | None = None  # images seen on the server by read-back; None until it runs
     summary: dict[str, Any] | None = None
+    ledger: Any = None  # seed.ledger.Ledger of this run
+    verifier: Any = None  # seed.verify.Verifier, once the uploads are done
+    readback: Any = None  # seed.verify.Readback, once the read-back has run
+    uploads_done: bool = False  # every image had a result once (the read-back may reopen some)
+    resumed_in_flight: int = 0  # images in flight when an earlier run died
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Session:
     settings: Settings | None = None
     plan: Plan | None = None  # prepared ahead (headless, or a web UI form check), reused when unchanged
     run: RunState | None = None
+    runs: int = 0  # runs started by this process (the ledger resumes only the first)
     standin: StandinProcess | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

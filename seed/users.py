@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import time
 
+import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
 from . import kanta
 from .cluster import EventFailed, LinkClosed
+from .retry import RetryPolicy
 from .session import Session, session_of
 from .work import Result
 
@@ -33,23 +35,29 @@ class KantaUploader(FastHttpUser):
             raise StopUser() from e  # the coordinator stops the whole run and says why
 
     def create_event(self) -> tuple[bool, str]:
-        """POST /events once for the run. 201 and 400 'already exists' both mean: go on."""
+        """POST /events once for the run. 201 and 400 'already exists' both mean: go on.
+
+        No answer, 5xx and 429 are tried again like uploads; any other answer is final.
+        """
         s = self.session.settings
         assert s is not None
         body = kanta.event_payload(s.event_code, s.event_name)
-        with self.client.post(
-            kanta.url(s.host, kanta.EVENTS_PATH), json=body, name=kanta.EVENT_ROW, catch_response=True
-        ) as resp:
-            text = (resp.text or "")[:300]
-            if resp.status_code == 201:
-                resp.success()
-                return True, "created"
-            if resp.status_code == 400 and "already exists" in text:
-                resp.success()
-                return True, "already existed"
-            reason = f"{resp.status_code} {text}" if resp.status_code else f"no answer ({resp.error})"
-            resp.failure(reason)
-            return False, f"POST /events answered {reason}"
+        policy = RetryPolicy(max_attempts=s.max_attempts)
+        for attempt in range(1, s.max_attempts + 1):
+            with self.client.post(
+                kanta.url(s.host, kanta.EVENTS_PATH), json=body, name=kanta.EVENT_ROW, catch_response=True
+            ) as resp:
+                status, text = int(resp.status_code or 0), (resp.text or "")[:300]
+                if status == 201 or (status == 400 and "already exists" in text):
+                    resp.success()
+                    return True, "created" if status == 201 else "already existed"
+                reason = f"{status} {text}" if status else f"no answer ({resp.error})"
+                resp.failure(reason)
+            result = Result(index=-1, ok=False, status=status, retry_after_s=parse_retry_after(resp.headers))
+            if not policy.retryable(result) or attempt == s.max_attempts:
+                break
+            gevent.sleep(policy.backoff_s(attempt, result.retry_after_s))
+        return False, f"POST /events answered {reason}"
 
     @task
     def upload_next(self) -> None:
@@ -92,12 +100,8 @@ class KantaUploader(FastHttpUser):
             return Result(ok=False, error="202 without a uuid", **common)
         if status == 0:
             return Result(ok=False, error=f"no answer: {resp.error}", **common)
-        retry_after = resp.headers.get("Retry-After") if resp.headers else None
         return Result(
-            ok=False,
-            error=(resp.text or "")[:200],
-            retry_after_s=parse_retry_after(retry_after),
-            **common,
+            ok=False, error=(resp.text or "")[:200], retry_after_s=parse_retry_after(resp.headers), **common
         )
 
     def on_stop(self) -> None:
@@ -107,7 +111,8 @@ class KantaUploader(FastHttpUser):
             self.holding = None
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(headers) -> float | None:
+    value = headers.get("Retry-After") if headers else None
     if not value:
         return None
     try:

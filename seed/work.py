@@ -40,7 +40,12 @@ class Entry:
     attempts: int = 0
     result: Result | None = None
     maybe_duplicate: bool = False
+    outcome_unknown: bool = False  # some attempt got no answer: it may have been stored anyway
     attempted_by: list[str] = field(default_factory=list)
+    uuids: list[str] = field(default_factory=list)  # every uuid the server handed out for it
+    repairs: int = 0  # re-uploads after its uuid never showed up on the server
+    verified: bool = False  # read back from the server
+    resumed: bool = False  # uploaded by an earlier run (from the ledger), not by this one
 
 
 class WorkQueue:
@@ -110,6 +115,8 @@ class WorkQueue:
         e.owner = ""
         if result.ok:
             e.state = "done"
+            e.uuids.append(result.uuid)
+            e.maybe_duplicate = e.maybe_duplicate or e.outcome_unknown
         elif retryable and e.attempts < self.max_attempts:
             self.retries += 1
             if backoff_s > 0:
@@ -139,6 +146,23 @@ class WorkQueue:
             e.maybe_duplicate = e.maybe_duplicate or maybe_sent
             self._pending.appendleft(i)
         return back
+
+    def reopen(self, index: int) -> None:
+        """Send a done image again: its uuid never appeared on the server (lost after its 202)."""
+        e = self.entries[index]
+        if e.state != "done":
+            return
+        e.state, e.verified, e.repairs = "pending", False, e.repairs + 1
+        self._pending.appendleft(index)
+
+    def preset(self, index: int, uuid: str) -> None:
+        """Mark an image uploaded by an earlier run (from the ledger): not sent again, only verified."""
+        e = self.entries[index]
+        if e.state == "pending":
+            self._pending.remove(index)
+        e.state, e.resumed = "done", True
+        e.uuids.append(uuid)
+        e.result = Result(index=index, ok=True, status=202, uuid=uuid)
 
     # --- views ------------------------------------------------------------------------------------
     def owners_in_flight(self) -> set[str]:

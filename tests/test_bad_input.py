@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +51,15 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
         return ["-H", f"http://127.0.0.1:{closed_port()}"], "nothing answers", False
     if case == "negative-pause":
         return ["--upload-pause", "-1"], "--upload-pause", True
+    if case == "zero-attempts":
+        return ["--max-attempts", "0"], "--max-attempts", True
+    if case == "zero-verify-timeout":
+        return ["--verify-timeout", "0"], "--verify-timeout", True
+    if case == "member-over-20mb":
+        big = tmp_path / "bomb.zip"
+        with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("set/huge.png", b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024))
+        return ["--images", str(big)], "20 MB", True
     raise AssertionError(case)
 
 
@@ -73,6 +83,9 @@ CASES = [
     "host:http://127.0.0.1:99999",
     "nothing-answers",
     "negative-pause",
+    "zero-attempts",
+    "zero-verify-timeout",
+    "member-over-20mb",
 ]
 
 
@@ -88,3 +101,10 @@ def test_bad_input_exits_2_before_any_request(standin, yale_zip, tmp_path, case)
     assert "Traceback" not in run.output
     assert run.seconds < 20
     assert standin.events() == []  # nothing was sent
+
+
+def test_readme_hostile_input_table_lists_exactly_these_cases():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("### Hostile input", 1)[1].split("\n\n## ", 1)[0]
+    rows = [ln.split("|")[1].strip() for ln in table.splitlines() if ln.startswith("| ") and "---" not in ln]
+    assert sorted(rows[1:]) == sorted(CASES)  # rows[0] is the header

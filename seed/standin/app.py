@@ -41,7 +41,8 @@ def reset_connection() -> None:
     sock = request.environ.get("standin.socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+        # close() alone would leave the fd open (the server's file objects hold it): shut it down.
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def image_item(row: dict) -> dict:
