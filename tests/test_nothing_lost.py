@@ -7,6 +7,7 @@ it, with the same bytes, and any extra copy is of an image the summary names as 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -37,7 +38,8 @@ MIXES = {
     "slow-visibility": ["--visible-after", "3"],
     "reset-after-store": ["--reset-after-rate", "0.05"],
     "all-together": [
-        "--error-rate", "0.15", "--throttle-rate", "0.05", "--retry-after", "0.3", "--reset-before-rate", "0.03",
+        "--error-rate", "0.15", "--throttle-rate", "0.05", "--retry-after", "0.3",
+        "--reset-before-rate", "0.03",
         "--reset-after-rate", "0.03", "--loss-rate", "0.05", "--latency-ms", "5", "--visible-after", "1",
     ],
 }  # fmt: skip
@@ -56,7 +58,6 @@ def assert_stored_as_claimed(standin, summary: dict, ledger: Path) -> None:
     """The stand-in's records agree with the run: each member under its uuid, extras named."""
     hashes = yale_member_hashes()
     by_uuid = dict(standin.images(CODE))
-    import hashlib
 
     for member, uid in ledger_uuids(ledger).items():
         assert uid in by_uuid, f"{member}: uuid {uid} not stored"
@@ -137,7 +138,8 @@ def test_sigkill_then_the_same_command_resumes(standin_factory, yale_zip, tmp_pa
     args = ["-u", "4", "-r", "4", "-H", standin.url, "--images", str(yale_zip), "--summary-json", "s.json"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary", *args],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(), start_new_session=True,
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(),
+        start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
