@@ -8,14 +8,17 @@ distributed one.
 
 Link -> coordinator ops: ``event?``, ``event-result``, ``claim``, ``result``, ``release``.
 Coordinator -> link ops: ``event`` (create | ready | failed), ``grant`` (images), ``exit`` (code).
-Every message carries the run id; a message from another run is ignored.
+Every message carries the run id; a message from another run is ignored. Event messages carry the
+event code: a run may upload to several events (``--loops N --fresh-event``), each made sure of once.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import gevent
 from gevent.event import Event
@@ -47,9 +50,9 @@ class Coordinator:
         self.run_id = ""
         self.queue: WorkQueue | None = None
         self.uploads: Sequence[Upload] = ()
-        self.event_state = "idle"  # idle | unknown | creating | ready | failed
-        self.event_detail = ""
-        self._event_waiters: list[str] = []
+        self.primary_event = ""  # the first event: no claim is served before it exists
+        self.events: dict[str, list] = {}  # code -> [state, detail, waiting owners]
+        self.active = False
         self._claim_waiters: dict[str, int] = {}  # owner -> n, parked until images are ready
         self._wakeup: gevent.Greenlet | None = None
         self.on_complete: Callable[[], None] = lambda: None
@@ -58,34 +61,49 @@ class Coordinator:
         self.on_claimed: Callable[[str, list[int]], None] = lambda owner, indices: None
         self.on_released: Callable[[str, list[int], bool], None] = lambda owner, indices, maybe_sent: None
         self.policy = RetryPolicy(max_attempts=1)
+        self.usage: dict[str, tuple[float, float]] = {}  # owner -> (CPU s this run, peak RSS MB)
+        self.drained_at: float | None = None  # wall time the last image was handed out
 
     def begin(self, run_id: str, queue: WorkQueue, uploads: Sequence[Upload]) -> None:
         """Start a run from a full queue (a web UI rerun calls this again)."""
         self.run_id, self.queue, self.uploads = run_id, queue, uploads
-        self.event_state, self.event_detail = "unknown", ""
-        self._event_waiters.clear()
+        self.primary_event = uploads[0].event_code if uploads else ""
+        self.events = {}
+        self.active = True
+        self.usage, self.drained_at = {}, None
         self._claim_waiters.clear()
 
     def end(self) -> None:
-        self.event_state = "idle"
-        self._event_waiters.clear()
+        self.active = False
+        self.events = {}
         self._claim_waiters.clear()
         if self._wakeup is not None:
             self._wakeup.kill(block=False)
 
+    @property
+    def event_state(self) -> str:
+        """The primary event's state: unknown | creating | ready | failed (idle between runs)."""
+        return self.events.get(self.primary_event, ["unknown"])[0] if self.active else "idle"
+
+    @property
+    def event_detail(self) -> str:
+        return self.events.get(self.primary_event, ["", ""])[1]
+
     # --- incoming ---------------------------------------------------------------------------------
     def handle(self, owner: str, msg: dict) -> None:
-        if msg.get("run") != self.run_id or self.queue is None or self.event_state == "idle":
+        if msg.get("run") != self.run_id or self.queue is None or not self.active:
             return  # a straggler from another run
         op = msg["op"]
         if op == "event?":
-            self._event_request(owner)
+            self._event_request(owner, str(msg["code"]))
         elif op == "event-result":
-            self._event_result(bool(msg["ok"]), str(msg.get("detail", "")))
+            self._event_result(str(msg["code"]), bool(msg["ok"]), str(msg.get("detail", "")))
         elif op == "claim":
             self._claim_waiters[owner] = max(1, int(msg.get("n", 1)))
             self._serve_claims()
         elif op == "result":
+            if "usage" in msg:
+                self.usage[owner] = tuple(msg["usage"])
             self._result(owner, Result(**msg["result"]))
         elif op == "release":
             self.release(owner, msg.get("indices"), bool(msg.get("maybe_sent", True)))
@@ -111,24 +129,26 @@ class Coordinator:
         self._serve_claims()
 
     # --- the event gate ---------------------------------------------------------------------------
-    def _event_request(self, owner: str) -> None:
-        if self.event_state == "unknown":
-            self.event_state = "creating"
-            self._to(owner, {"op": "event", "do": "create"})
-        elif self.event_state == "creating":
-            self._event_waiters.append(owner)
+    def _event_request(self, owner: str, code: str) -> None:
+        gate = self.events.setdefault(code, ["unknown", "", []])
+        if gate[0] == "unknown":
+            gate[0] = "creating"
+            self._to(owner, {"op": "event", "code": code, "do": "create"})
+        elif gate[0] == "creating":
+            gate[2].append(owner)
         else:
-            self._to(owner, {"op": "event", "do": self.event_state, "detail": self.event_detail})
+            self._to(owner, {"op": "event", "code": code, "do": gate[0], "detail": gate[1]})
 
-    def _event_result(self, ok: bool, detail: str) -> None:
-        if self.event_state != "creating":
+    def _event_result(self, code: str, ok: bool, detail: str) -> None:
+        gate = self.events.get(code)
+        if gate is None or gate[0] != "creating":
             return
-        self.event_state, self.event_detail = ("ready" if ok else "failed"), detail
-        for owner in self._event_waiters:
-            self._to(owner, {"op": "event", "do": self.event_state, "detail": detail})
-        self._event_waiters.clear()
+        gate[0], gate[1] = ("ready" if ok else "failed"), detail
+        for owner in gate[2]:
+            self._to(owner, {"op": "event", "code": code, "do": gate[0], "detail": detail})
+        gate[2].clear()
         if not ok:
-            self.on_event_failed(detail)
+            self.on_event_failed(f"{code}: {detail}")
         else:
             self._serve_claims()
 
@@ -144,6 +164,8 @@ class Coordinator:
             del self._claim_waiters[owner]
             self.on_claimed(owner, got)
             self._to(owner, {"op": "grant", "uploads": [self.uploads[i] for i in got]})
+            if not self.queue.waiting:
+                self.drained_at = time.time()  # the tail starts: nothing left to hand out
         self._schedule_wakeup()
 
     def _schedule_wakeup(self) -> None:
@@ -184,17 +206,18 @@ class SeedLink:
         self._send = send
         self._batch = batch
         self.run_id = ""
-        self.reset("")
+        self.reset("", "")
 
-    def reset(self, run_id: str) -> None:
+    def reset(self, run_id: str, primary_event: str = "") -> None:
         self.run_id = run_id
+        self._cpu_at_reset = time.process_time()
+        self.primary_event = primary_event  # the event every user makes sure of in on_start
         self.closed = False
         self._buffer: list[Upload] = []
         self._requesting = False
         self._granted = Event()
-        self._event_state = "unknown"  # unknown | asked | create | ready | failed
-        self._event_detail = ""
-        self._event_known = Event()
+        self._events: dict[str, tuple[str, str]] = {}  # code -> (asked | create | ready | failed, detail)
+        self._event_news = Event()  # replaced on every event message, like _granted
 
     # --- incoming ---------------------------------------------------------------------------------
     def handle(self, msg: dict) -> None:
@@ -202,8 +225,8 @@ class SeedLink:
             return
         op = msg["op"]
         if op == "event":
-            self._event_state, self._event_detail = msg["do"], str(msg.get("detail", ""))
-            self._event_known.set()
+            self._events[str(msg["code"])] = (msg["do"], str(msg.get("detail", "")))
+            self._wake_event_waiters()
         elif op == "grant":
             self._buffer.extend(msg["uploads"])
             self._requesting = False
@@ -213,32 +236,39 @@ class SeedLink:
     def close(self) -> None:
         """The run is stopping: wake every waiting user so it stops now, not at the stop timeout."""
         self.closed = True
-        self._event_known.set()
+        self._event_news.set()
         self._granted.set()
 
+    def _wake_event_waiters(self) -> None:
+        news, self._event_news = self._event_news, Event()
+        news.set()
+
+    def event_ready(self, code: str) -> bool:
+        return self._events.get(code, ("", ""))[0] == "ready"
+
     # --- used by users ----------------------------------------------------------------------------
-    def ensure_event(self, create: Callable[[], tuple[bool, str]]) -> None:
-        """Block until the event is known to exist; exactly one caller in the cluster creates it."""
+    def ensure_event(self, code: str, create: Callable[[str], tuple[bool, str]]) -> None:
+        """Block until the event exists; exactly one caller in the cluster creates each event."""
         while True:
             if self.closed:
                 raise LinkClosed()
-            if self._event_state == "ready":
+            news = self._event_news  # taken first: in one process the answer arrives inside _to()
+            state, detail = self._events.get(code, ("unknown", ""))
+            if state == "ready":
                 return
-            if self._event_state == "failed":
-                raise EventFailed(self._event_detail)
-            if self._event_state == "create":
-                self._event_state = "creating"
-                self._event_known.clear()  # this process's other users wait for the outcome
-                ok, detail = create()
-                self._to({"op": "event-result", "ok": ok, "detail": detail})
-                self._event_state, self._event_detail = ("ready" if ok else "failed"), detail
-                self._event_known.set()
+            if state == "failed":
+                raise EventFailed(detail)
+            if state == "create":
+                self._events[code] = ("creating", "")  # this process's other users wait for the outcome
+                ok, detail = create(code)
+                self._to({"op": "event-result", "code": code, "ok": ok, "detail": detail})
+                self._events[code] = ("ready" if ok else "failed", detail)
+                self._wake_event_waiters()
                 continue
-            if self._event_state == "unknown":
-                self._event_state = "asked"
-                self._event_known.clear()
-                self._to({"op": "event?"})
-            self._event_known.wait()
+            if state == "unknown":
+                self._events[code] = ("asked", "")
+                self._to({"op": "event?", "code": code})
+            news.wait()
 
     def claim(self) -> Upload:
         """The next image for this user; blocks while none is ready (the run stops us when done)."""
@@ -253,7 +283,12 @@ class SeedLink:
         return self._buffer.pop(0)
 
     def report(self, result: Result) -> None:
-        self._to({"op": "result", "result": asdict(result)})
+        # This process's CPU and peak memory ride along, so the summary can count the client's cost.
+        usage = (
+            time.process_time() - self._cpu_at_reset,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+        self._to({"op": "result", "result": asdict(result), "usage": usage})
 
     def give_back(self, indices: Sequence[int], maybe_sent: bool) -> None:
         if indices:
@@ -270,11 +305,14 @@ class SeedLink:
 
 
 # --- wire format: Upload objects travel as plain lists over Locust's msgpack channel ---------------
+UPLOAD_FIELDS = [f.name for f in fields(Upload)]
+
+
 def to_wire(msg: dict) -> dict:
     if msg.get("op") == "grant":
         return {
             **msg,
-            "uploads": [[u.index, u.member, u.body, u.size, u.content_type] for u in msg["uploads"]],
+            "uploads": [[getattr(u, f) for f in UPLOAD_FIELDS] for u in msg["uploads"]],
         }
     return msg
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,12 @@ log = logging.getLogger("kanta_seed")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRESS_EVERY_S = 3.0
 LOST_WORKER_POLL_S = 1.0
-RUN_ID_OPTION = "kanta_seed_run"  # travels to workers inside Locust's spawn message
+RUN_ID_OPTION = "kanta_seed_run"  # these two travel to workers inside Locust's spawn message
+EVENT_OPTION = "kanta_seed_event"  # the run's first event, which every user makes sure of
 # Without --stop-timeout Locust kills users mid-request, and an upload killed in flight may or may
 # not have been stored. A short grace lets it finish and report; waiting users leave at once.
 DEFAULT_STOP_TIMEOUT_S = 10.0
+SESSIONS: list[Session] = []  # for the events Locust fires without the environment (one per process)
 
 
 def fail_bad_input(message: str) -> None:
@@ -52,6 +55,7 @@ def on_parser(parser: Any, **_: Any) -> None:
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
     session = Session(environment)
     environment.kanta_seed = session
+    SESSIONS.append(session)
     if isinstance(runner, WorkerRunner):
         wire_worker(session, runner)
         return
@@ -155,7 +159,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     session.settings = settings
     if session.coordinator is None:  # a worker: join the master's run
         assert session.link is not None
-        session.link.reset(str(getattr(options, RUN_ID_OPTION, "")))
+        session.link.reset(str(getattr(options, RUN_ID_OPTION, "")), str(getattr(options, EVENT_OPTION, "")))
         return
     if session.plan is None or session.plan.settings != settings:
         try:
@@ -168,8 +172,9 @@ def on_test_start(environment: Any, **_: Any) -> None:
         log_plan(session)
     this_run = run.begin(session, session.plan)
     setattr(options, RUN_ID_OPTION, this_run.run_id)
+    setattr(options, EVENT_OPTION, this_run.plan.uploads[0].event_code)
     if session.link is not None:
-        session.link.reset(this_run.run_id)
+        session.link.reset(this_run.run_id, this_run.plan.uploads[0].event_code)
     gevent.spawn(report_progress, session, this_run)
 
 
@@ -196,6 +201,14 @@ def stop_runner(environment: Any) -> None:
         environment.runner.quit()
     else:
         environment.runner.stop()
+
+
+@events.spawning_complete.add_listener
+def on_spawning_complete(user_count: int, **_: Any) -> None:
+    # Locust fires this on every process of one run; only the coordinating process keeps a run.
+    for session in SESSIONS:
+        if session.run is not None and session.run.spawned_at is None and session.coordinator is not None:
+            session.run.spawned_at = time.time()
 
 
 @events.test_stopping.add_listener

@@ -9,6 +9,7 @@ from typing import Any
 from .kanta import DEFAULT_EVENT_CODE, default_event_name
 
 DEFAULT_DATA = Path("data") / "yale_png.zip"
+CHECKS = ("min_rate", "p50_ms", "p95_ms", "fail_ratio", "drain_s")  # --check-<name with dashes>
 
 
 def add_arguments(parser: Any) -> None:
@@ -78,6 +79,65 @@ def add_arguments(parser: Any) -> None:
         " (see python -m seed.standin -h)",
     )
     g.add_argument(
+        "--loops",
+        type=int,
+        default=1,
+        help="Upload the data set this many times (a longer benchmark); to one event unless --fresh-event",
+    )
+    g.add_argument(
+        "--fresh-event",
+        action="store_true",
+        default=False,
+        help="Upload each pass of --loops to a new event of its own (<code>-<run>-<pass>)",
+    )
+    g.add_argument(
+        "--summary-md", default="", help="Write the summary as a Markdown table (for a CI job summary)"
+    )
+    g.add_argument(
+        "--check-min-rate", type=float, default=None, help="Fail (exit 3) below this many uploads/s (steady)"
+    )
+    g.add_argument(
+        "--check-p50-ms",
+        type=float,
+        default=None,
+        help="Fail (exit 3) when the p50 upload latency is above this",
+    )
+    g.add_argument(
+        "--check-p95-ms",
+        type=float,
+        default=None,
+        help="Fail (exit 3) when the p95 upload latency is above this",
+    )
+    g.add_argument(
+        "--check-fail-ratio",
+        type=float,
+        default=None,
+        help="Fail (exit 3) when this share of attempts failed, e.g. 0.01",
+    )
+    g.add_argument(
+        "--check-drain-s",
+        type=float,
+        default=None,
+        help="Fail (exit 3) when images took longer to show up on the server",
+    )
+    g.add_argument(
+        "--baseline",
+        default="",
+        help="Summary JSON file(s) to compare with, comma-separated (averaged); a regression exits 3",
+    )
+    g.add_argument(
+        "--max-regression",
+        type=float,
+        default=0.15,
+        help="Allowed regression against the baseline, as a share (latency also gets a 5 ms floor)",
+    )
+    g.add_argument(
+        "--force-compare",
+        action="store_true",
+        default=False,
+        help="Compare with a baseline even when the runs differ (data set, users, processes, host kind)",
+    )
+    g.add_argument(
         "--upload-pause",
         type=float,
         default=0.0,
@@ -101,6 +161,13 @@ class Settings:
     verify_timeout: float = 60.0
     ledger: str = ""
     fresh: bool = False
+    loops: int = 1
+    fresh_event: bool = False
+    summary_md: str = ""
+    checks: tuple[tuple[str, float], ...] = ()  # (name, limit) of each check asked for
+    baseline: tuple[str, ...] = ()
+    max_regression: float = 0.15
+    force_compare: bool = False
 
     @classmethod
     def from_options(cls, options: Any, host: str) -> Settings:
@@ -118,4 +185,17 @@ class Settings:
             verify_timeout=float(getattr(options, "verify_timeout", 60.0)),
             ledger=str(getattr(options, "ledger", "") or "").strip(),
             fresh=bool(getattr(options, "fresh", False)),
+            loops=int(getattr(options, "loops", 1)),
+            fresh_event=bool(getattr(options, "fresh_event", False)),
+            summary_md=str(getattr(options, "summary_md", "") or "").strip(),
+            checks=tuple(
+                (name, float(value))
+                for name in CHECKS
+                if (value := getattr(options, f"check_{name}", None)) not in (None, "")
+            ),
+            baseline=tuple(
+                p.strip() for p in str(getattr(options, "baseline", "") or "").split(",") if p.strip()
+            ),
+            max_regression=float(getattr(options, "max_regression", 0.15)),
+            force_compare=bool(getattr(options, "force_compare", False)),
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import kanta
@@ -23,11 +23,32 @@ class BadInput(ValueError):
     """The run cannot start; the message is meant for the user as it is."""
 
 
+RUN_TAG_LEN = 6
+
+
 @dataclass(frozen=True)
 class Plan:
     settings: Settings
     dataset: Dataset
-    uploads: tuple[Upload, ...]
+    uploads: tuple[Upload, ...]  # every upload of the run: loops x images
+
+    @property
+    def event_codes(self) -> list[str]:
+        return list(dict.fromkeys(u.event_code for u in self.uploads))
+
+    def for_run(self, run_tag: str) -> Plan:
+        """The uploads of one run: with --fresh-event each pass goes to an event of this run's own."""
+        s = self.settings
+        codes = [
+            f"{s.event_code}-{run_tag}-{n}" if s.fresh_event else s.event_code for n in range(1, s.loops + 1)
+        ]
+        images = self.uploads[: len(self.dataset.images)]
+        uploads = tuple(
+            replace(u, index=p * len(images) + u.index, event_code=code)
+            for p, code in enumerate(codes)
+            for u in images
+        )
+        return replace(self, uploads=uploads)
 
 
 def resolve_data_path(settings: Settings, project_dir: Path) -> Path | None:
@@ -64,6 +85,16 @@ def check_settings(settings: Settings) -> None:
         raise BadInput(f"host {settings.host!r} {problem} (-H/--host)")
     if settings.upload_pause < 0:
         raise BadInput(f"--upload-pause {settings.upload_pause} is negative; give seconds >= 0")
+    if settings.loops < 1:
+        raise BadInput(f"--loops {settings.loops} must be at least 1")
+    if (
+        settings.fresh_event
+        and len(settings.event_code) + len(f"-{'f' * RUN_TAG_LEN}-{settings.loops}") > kanta.CODE_MAX
+    ):
+        raise BadInput(
+            f"--event-code {settings.event_code!r} is too long for --fresh-event: the pass events"
+            f" <code>-<run>-<pass> must stay within {kanta.CODE_MAX} characters"
+        )
     if settings.max_attempts < 1:
         raise BadInput(f"--max-attempts {settings.max_attempts} must be at least 1")
     if settings.verify_timeout <= 0:
@@ -84,12 +115,12 @@ def check_reachable(host: str) -> None:
         ) from e
 
 
-def encode(dataset: Dataset) -> tuple[Upload, ...]:
-    """Every multipart body, once: a request does no encoding work."""
+def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
+    """Every multipart body, once: a request does no encoding work (passes share the bytes)."""
     boundary = kanta.multipart_boundary()
     header = kanta.content_type_header(boundary)
     return tuple(
-        Upload(i, img.member, kanta.encode_upload(img, boundary), len(img.data), header)
+        Upload(i, img.member, kanta.encode_upload(img, boundary), len(img.data), header, event_code)
         for i, img in enumerate(dataset.images)
     )
 
@@ -100,4 +131,4 @@ def prepare(settings: Settings, project_dir: Path, reach: bool = True) -> Plan:
     dataset = load_dataset(settings, project_dir)
     if reach:
         check_reachable(settings.host)
-    return Plan(settings, dataset, encode(dataset))
+    return Plan(settings, dataset, encode(dataset, settings.event_code))

@@ -1,10 +1,13 @@
-"""The end-of-run summary: figures from the queue's results, the terminal text, JSON, the exit code."""
+"""The end-of-run summary: figures from the queue's results, the terminal text, JSON and Markdown,
+and the exit code.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,35 @@ from .work import WorkQueue
 EXIT_OK = 0
 EXIT_NOT_ALL_UPLOADED = 1
 EXIT_BAD_INPUT = 2
+EXIT_REGRESSION = 3
+STEADY_MIN_S = 1.0  # a steady window shorter than this is noise: report the whole-run rate instead
+STEADY_MIN_UPLOADS = 20
+
+
+@dataclass
+class RunFacts:
+    """What the summary needs besides the queue: the run's parameters and its timeline (wall clock)."""
+
+    event_code: str
+    host: str
+    data_set: str
+    skipped: int
+    started_at: float
+    finished_at: float
+    event: str
+    users: int = 0
+    spawn_rate: float = 0.0
+    processes: int = 1
+    loops: int = 1
+    events: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+    timed: bool = False  # ended by -t/--run-time, as meant
+    verify: bool = False
+    readback: Any = None
+    spawned_at: float | None = None  # every user running (end of the ramp-up)
+    drained_at: float | None = None  # the last image claimed (start of the tail)
+    usage: dict[str, tuple[float, float]] = field(default_factory=dict)  # process -> (CPU s, peak RSS MB)
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -23,42 +55,45 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
-def summarize(
-    queue: WorkQueue,
-    *,
-    event_code: str,
-    host: str,
-    data_set: str,
-    skipped: int,
-    started_at: float,
-    finished_at: float,
-    event: str,
-    users: int,
-    stopped_early: bool,
-    verify: bool = False,
-    readback: Any = None,
-) -> dict[str, Any]:
-    """Cluster-wide figures of one run. Times are wall-clock seconds (time.time)."""
+def host_kind(host: str) -> str:
+    """'local' for loopback (a stand-in or a stack on this machine), else 'remote'."""
+    from urllib.parse import urlsplit
+
+    name = (urlsplit(host).hostname or "").lower()
+    return "local" if name in ("localhost", "::1") or name.startswith("127.") else "remote"
+
+
+def summarize(queue: WorkQueue, facts: RunFacts) -> dict[str, Any]:
+    """Cluster-wide figures of one run."""
     done = [e for e in queue.entries if e.state == "done"]
     failed = [e for e in queue.entries if e.state == "failed"]
     results = [e.result for e in done if e.result is not None and not e.resumed]
     latencies = sorted(r.latency_ms for r in results)
     # The rate covers the upload phase: repairs come after the read-back's wait and would dilute it.
     first_pass = [e.result for e in done if e.result is not None and not e.resumed and not e.repairs]
+    ends = sorted(r.sent_at + r.latency_ms / 1000 for r in first_pass)
     if first_pass:
         first = min(r.sent_at for r in first_pass)
-        last = max(r.sent_at + r.latency_ms / 1000 for r in first_pass)
-        rate = len(first_pass) / max(last - first, 1e-9)
+        rate = len(first_pass) / max(ends[-1] - first, 1e-9)
     else:
         rate = 0.0
+    steady_rate, window = steady_figures(ends, facts.spawned_at, facts.drained_at)
     per_owner = Counter(e.attempted_by[-1] for e in done if e.attempted_by)
+    attempts = sum(e.attempts for e in queue.entries)
+    uploads_done = len(results)
+    cpu_s = sum(cpu for cpu, _ in facts.usage.values())
     return {
-        "event_code": event_code,
-        "host": host,
-        "data_set": data_set,
-        "skipped_members": skipped,
-        "event": event,
-        "users": users,
+        "event_code": facts.event_code,
+        "events": facts.events or [facts.event_code],
+        "host": facts.host,
+        "host_kind": host_kind(facts.host),
+        "data_set": facts.data_set,
+        "skipped_members": facts.skipped,
+        "event": facts.event,
+        "users": facts.users,
+        "spawn_rate": facts.spawn_rate,
+        "processes": facts.processes,
+        "loops": facts.loops,
         "images": queue.total,
         "uploaded": len(done),
         "failed": len(failed),
@@ -71,21 +106,43 @@ def summarize(
             for e in failed
         ],
         "not_attempted": queue.total - len(done) - len(failed),
+        "attempts": attempts,
         "retries": queue.retries,
+        "fail_ratio": round(queue.failed_attempts / attempts, 4) if attempts else 0.0,
         "possible_duplicates": [e.member for e in queue.entries if e.maybe_duplicate],
         "rate_per_s": round(rate, 2),
+        "steady_rate_per_s": round(steady_rate, 2) if steady_rate is not None else round(rate, 2),
+        "steady_window_s": round(window, 3) if window is not None else None,
         "latency_ms": {
             "p50": round(percentile(latencies, 50), 1),
+            "p90": round(percentile(latencies, 90), 1),
             "p95": round(percentile(latencies, 95), 1),
             "p99": round(percentile(latencies, 99), 1),
+            "max": round(latencies[-1], 1) if latencies else 0.0,
         },
-        "wall_s": round(max(0.0, finished_at - started_at), 3),
+        "wall_s": round(max(0.0, facts.finished_at - facts.started_at), 3),
         "uploads_per_worker": dict(sorted(per_owner.items())),
-        "stopped_early": stopped_early,
-        "attempts": sum(e.attempts for e in queue.entries),
+        "stopped_early": facts.stopped_early,
+        "timed": facts.timed,
         "resumed": sum(1 for e in queue.entries if e.resumed),
-        **readback_figures(queue, verify, readback, results),
+        "client_cpu_s": round(cpu_s, 3),
+        "cpu_s_per_1000_uploads": round(cpu_s / uploads_done * 1000, 3) if uploads_done and cpu_s else None,
+        "peak_rss_mb": round(max((rss for _, rss in facts.usage.values()), default=0.0), 1),
+        "versions": facts.versions,
+        **readback_figures(queue, facts.verify, facts.readback, results),
     }
+
+
+def steady_figures(
+    ends: list[float], spawned_at: float | None, drained_at: float | None
+) -> tuple[float | None, float | None]:
+    """Uploads/s between the end of the ramp-up and the start of the tail (last claim), if long enough."""
+    if not ends or spawned_at is None or drained_at is None or drained_at - spawned_at < STEADY_MIN_S:
+        return None, None
+    inside = sum(1 for t in ends if spawned_at <= t <= drained_at)
+    if inside < STEADY_MIN_UPLOADS:
+        return None, None
+    return inside / (drained_at - spawned_at), drained_at - spawned_at
 
 
 def readback_figures(queue: WorkQueue, verify: bool, readback: Any, results: list) -> dict[str, Any]:
@@ -111,9 +168,19 @@ def readback_figures(queue: WorkQueue, verify: bool, readback: Any, results: lis
 
 
 def exit_code(summary: dict[str, Any]) -> int:
-    """0 only when every image is proven stored (verified), or uploaded when read-back is off."""
-    proven = summary["verified"] if summary.get("verify") else summary["uploaded"]
-    return EXIT_OK if proven == summary["images"] else EXIT_NOT_ALL_UPLOADED
+    """0 only when every image is proven stored (verified), or uploaded when read-back is off.
+
+    A run ended by -t as meant is judged on what it did: no failure and nothing lost. A breached
+    check or a regression against the baseline (``summary["regressions"]``) gives 3.
+    """
+    if summary["timed"]:
+        ok = summary["failed"] == 0 and not summary.get("lost")
+    else:
+        proven = summary["verified"] if summary.get("verify") else summary["uploaded"]
+        ok = proven == summary["images"]
+    if not ok:
+        return EXIT_NOT_ALL_UPLOADED
+    return EXIT_REGRESSION if summary.get("regressions") else EXIT_OK
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -129,9 +196,20 @@ def render(summary: dict[str, Any]) -> str:
         + (f", failed {s['failed']}" if s["failed"] else "")
         + (f", not attempted {s['not_attempted']}" if s["not_attempted"] else "")
         + (f", retries {s['retries']}" if s["retries"] else ""),
-        f"  rate       {s['rate_per_s']:.1f} uploads/s with {s['users']} users, wall {s['wall_s']:.1f} s",
-        f"  latency    p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms",
+        f"  rate       {s['rate_per_s']:.1f} uploads/s with {s['users']} users, wall {s['wall_s']:.1f} s"
+        + (
+            f", steady {s['steady_rate_per_s']:.1f}/s over {s['steady_window_s']:.1f} s"
+            if s["steady_window_s"]
+            else ""
+        ),
+        f"  latency    p50 {lat['p50']:.0f} ms, p90 {lat['p90']:.0f} ms, p95 {lat['p95']:.0f} ms,"
+        f" p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms",
     ]
+    if s["cpu_s_per_1000_uploads"] is not None:
+        lines.append(
+            f"  client     {s['cpu_s_per_1000_uploads']:.2f} CPU s per 1000 uploads,"
+            f" peak memory {s['peak_rss_mb']:.0f} MB, {s['processes']} process(es)"
+        )
     if s.get("verify"):
         drain = (
             f", all visible {s['drain_s']:.1f} s after the first upload" if s["drain_s"] is not None else ""
@@ -156,13 +234,59 @@ def render(summary: dict[str, Any]) -> str:
             f"  possible duplicates ({len(s['possible_duplicates'])}, sent again after an unknown outcome): "
             + ", ".join(s["possible_duplicates"])
         )
-    if s["stopped_early"]:
+    if s["timed"]:
+        lines.append(f"  timed run: ended by --run-time with {s['uploaded']} of {s['images']} images done")
+    elif s["stopped_early"]:
         lines.append("  the run was stopped before every image had a result")
+    for message in s.get("regressions", []):
+        lines.append(f"  REGRESSION {message}")
     return "\n".join(lines)
 
 
-def write_json(summary: dict[str, Any], path: str) -> None:
+def markdown(summary: dict[str, Any]) -> str:
+    """A Markdown table of the figures, ready for a CI job summary ($GITHUB_STEP_SUMMARY)."""
+    s, lat = summary, summary["latency_ms"]
+    verdict = {EXIT_OK: "pass", EXIT_NOT_ALL_UPLOADED: "incomplete", EXIT_REGRESSION: "regression"}
+    rows = [
+        ("result", verdict.get(exit_code(s), "?")),
+        (
+            "images",
+            f"{s['uploaded']}/{s['images']} uploaded"
+            + (f", {s['verified']} verified" if s.get("verify") else ""),
+        ),
+        ("uploads/s (steady)", f"{s['steady_rate_per_s']:.1f}"),
+        ("uploads/s (whole run)", f"{s['rate_per_s']:.1f}"),
+        (
+            "latency p50 / p90 / p95 / p99 / max",
+            " / ".join(f"{lat[k]:.0f} ms" for k in ("p50", "p90", "p95", "p99", "max")),
+        ),
+        ("failure ratio", f"{s['fail_ratio']:.2%}"),
+        ("retries", str(s["retries"])),
+        ("drain", f"{s['drain_s']:.1f} s" if s.get("drain_s") is not None else "-"),
+        (
+            "client CPU per 1000 uploads",
+            f"{s['cpu_s_per_1000_uploads']:.2f} s" if s["cpu_s_per_1000_uploads"] else "-",
+        ),
+        ("peak memory", f"{s['peak_rss_mb']:.0f} MB"),
+        (
+            "run",
+            f"{s['users']} users, spawn rate {s['spawn_rate']:g}, {s['processes']} process(es),"
+            f" loops {s['loops']}",
+        ),
+        ("data set / host", f"{s['data_set']} / {s['host']} ({s['host_kind']})"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in s["versions"].items())),
+    ]
+    lines = ["### kanta-seed", "", "| figure | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    lines += [f"| REGRESSION | {m} |" for m in s.get("regressions", [])]
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
     target = Path(path)
-    if target.parent != Path(""):
-        target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(summary, indent=2) + "\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def write_json(summary: dict[str, Any], path: str) -> None:
+    write_text(path, json.dumps(summary, indent=2) + "\n")

@@ -7,19 +7,23 @@ verify by read-back when the uploads are done, and summarise it once.
 from __future__ import annotations
 
 import logging
+import platform
+import resource
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import gevent
+from locust import __version__ as locust_version
 from locust.contrib.fasthttp import FastHttpSession
 from locust.runners import MasterRunner
 
+from . import __version__, checks, report
 from . import ledger as ledgers
-from . import report
 from .cluster import MESSAGE
-from .preflight import Plan
+from .options import Settings
+from .preflight import RUN_TAG_LEN, Plan
 from .retry import RetryPolicy
 from .session import RunState, Session
 from .verify import Verifier, page_reader
@@ -37,11 +41,17 @@ def http_session(session: Session, host: str) -> FastHttpSession:
 def begin(session: Session, plan: Plan) -> RunState:
     """A fresh run from a full queue, minus what the ledger says an earlier run already stored."""
     s = plan.settings
-    run = RunState(uuid.uuid4().hex[:12], plan, started_at=time.time())
+    run_id = uuid.uuid4().hex[:12]
+    plan = plan.for_run(run_id[:RUN_TAG_LEN])
+    run = RunState(run_id, plan, started_at=time.time())
     session.runs += 1
-    queue = WorkQueue([u.member for u in plan.uploads], max_attempts=s.max_attempts)
+    n = len(plan.dataset.images)
+    members = [u.member if s.loops == 1 else f"{u.member}@pass{u.index // n + 1}" for u in plan.uploads]
+    queue = WorkQueue(members, max_attempts=s.max_attempts)
     path = Path(s.ledger) if s.ledger else ledgers.default_path(s.host, s.event_code)
-    if not s.fresh and session.runs == 1:  # later runs in one web UI session are deliberate repeats
+    # Resume only a plain run, and only the first of a process: later runs in one web UI session,
+    # and --loops benchmarks, are deliberate repeats.
+    if not s.fresh and session.runs == 1 and s.loops == 1:
         resume(session, run, queue, ledgers.read(path), path)
     run.ledger = ledgers.Ledger(path)
     coordinator = session.coordinator
@@ -83,10 +93,8 @@ def resume(session: Session, run: RunState, queue: WorkQueue, memory: ledgers.Me
 
 def foreign_images(session: Session, host: str, code: str, known: set[str]) -> bool:
     """Does the event hold an image whose uuid the ledger never recorded?"""
-    verifier = Verifier(
-        page_reader(http_session(session, host), host, code), WorkQueue([]), lambda i: None, 1
-    )
-    listed = verifier.list_event()
+    verifier = Verifier({}, WorkQueue([]), lambda i: None, 1)
+    listed = verifier.list_event(page_reader(http_session(session, host), host, code))
     return listed is None or bool(set(listed) - known)  # unreadable: assume the worst
 
 
@@ -141,8 +149,9 @@ def uploads_complete(session: Session, run: RunState) -> None:
             run.ledger.write("lost", queue.entries[i].member, uuid=queue.entries[i].uuids[-1])
         coordinator.reopen(i)
 
-    reader = page_reader(http_session(session, s.host), s.host, s.event_code)
-    run.verifier = Verifier(reader, queue, reopen, s.verify_timeout)
+    client = http_session(session, s.host)
+    readers = {code: page_reader(client, s.host, code) for code in run.plan.event_codes}
+    run.verifier = Verifier(readers, queue, reopen, s.verify_timeout)
     for i, e in enumerate(queue.entries):  # answers so far; earlier runs' images count from now
         if e.result is not None and e.result.ok and not e.resumed:
             run.verifier.answered_at[i] = e.result.sent_at + e.result.latency_ms / 1000
@@ -156,6 +165,61 @@ def uploads_complete(session: Session, run: RunState) -> None:
 
 
 # --- the end -------------------------------------------------------------------------------------
+def facts(session: Session, run: RunState) -> report.RunFacts:
+    env, coordinator, s = session.environment, session.coordinator, run.plan.settings
+    assert coordinator is not None and coordinator.queue is not None
+    options = env.parsed_options
+    run_time = getattr(options, "run_time", None)
+    usage = dict(coordinator.usage)
+    if isinstance(env.runner, MasterRunner):  # the master's own share of the client's cost
+        usage["master"] = (
+            time.process_time() - run.cpu_at_start,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+    return report.RunFacts(
+        event_code=s.event_code,
+        host=s.host,
+        data_set=run.plan.dataset.source,
+        skipped=len(run.plan.dataset.skipped),
+        started_at=run.started_at,
+        finished_at=run.ended_at or time.time(),
+        event=run.event_outcome,
+        users=int(getattr(options, "num_users", 0) or 0),
+        spawn_rate=float(getattr(options, "spawn_rate", 0) or 0),
+        processes=max(1, len([o for o in usage if o != "master"])),
+        loops=s.loops,
+        events=run.plan.event_codes,
+        stopped_early=not coordinator.queue.complete,
+        timed=bool(run_time)
+        and not coordinator.queue.complete
+        and (run.ended_at or 0) - run.started_at >= run_time - 1,
+        verify=s.verify,
+        readback=run.readback,
+        spawned_at=run.spawned_at,
+        drained_at=coordinator.drained_at,
+        usage=usage,
+        versions={"kanta-seed": __version__, "locust": locust_version, "python": platform.python_version()},
+    )
+
+
+def gate(s: Settings, summary: dict[str, Any]) -> list[str]:
+    """Breached checks and regressions against the baseline: each one a message, exit code 3."""
+    problems = checks.evaluate_checks(summary, dict(s.checks))
+    if s.baseline:
+        try:
+            baseline = checks.load_baselines(s.baseline)
+        except checks.BaselineError as e:
+            return [*problems, f"baseline: {e}"]
+        differences = checks.comparable(summary, baseline)
+        if differences and not s.force_compare:
+            return [
+                *problems,
+                "baseline not comparable (pass --force-compare to compare anyway): " + "; ".join(differences),
+            ]
+        problems += checks.compare(summary, baseline, s.max_regression)
+    return problems
+
+
 def finish(session: Session) -> dict[str, Any] | None:
     """Summarise the run once: terminal, JSON, exit code (sent to workers too)."""
     run, coordinator = session.run, session.coordinator
@@ -170,27 +234,17 @@ def finish(session: Session) -> dict[str, Any] | None:
         run.event_outcome = coordinator.event_detail  # "created" or "already existed"
     env = session.environment
     s = run.plan.settings
-    summary = report.summarize(
-        queue,
-        event_code=s.event_code,
-        host=s.host,
-        data_set=run.plan.dataset.source,
-        skipped=len(run.plan.dataset.skipped),
-        started_at=run.started_at,
-        finished_at=run.ended_at,
-        event=run.event_outcome,
-        users=int(getattr(env.parsed_options, "num_users", 0) or 0),
-        stopped_early=not queue.complete,
-        verify=s.verify,
-        readback=run.readback,
-    )
+    summary = report.summarize(queue, facts(session, run))
     coordinator.end()
     if run.ledger is not None:
         run.ledger.close()
+    summary["regressions"] = gate(s, summary)
     run.summary = summary
     print(report.render(summary), flush=True)
     if s.summary_json:
         report.write_json(summary, s.summary_json)
+    if s.summary_md:
+        report.write_text(s.summary_md, report.markdown(summary))
     code = report.exit_code(summary)
     env.process_exit_code = code
     if isinstance(env.runner, MasterRunner):

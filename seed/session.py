@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,11 @@ class RunState:
     verifier: Any = None  # seed.verify.Verifier, once the uploads are done
     readback: Any = None  # seed.verify.Readback, once the read-back has run
     uploads_done: bool = False  # every image had a result once (the read-back may reopen some)
-    resumed_in_flight: int = 0  # images in flight when an earlier run died
+    resumed_in_flight: int = 0
+    spawned_at: float | None = None  # when every user was running (the ramp-up's end)
+    cpu_at_start: float = field(
+        default_factory=time.process_time
+    )  # images in flight when an earlier run died
 
 
 @dataclass

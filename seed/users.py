@@ -30,18 +30,18 @@ class KantaUploader(FastHttpUser):
         self.session: Session = session_of(self.environment)
         self.holding: int | None = None  # the image this user is sending right now
         try:
-            self.session.link.ensure_event(self.create_event)
+            self.session.link.ensure_event(self.session.link.primary_event, self.create_event)
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e  # the coordinator stops the whole run and says why
 
-    def create_event(self) -> tuple[bool, str]:
+    def create_event(self, code: str) -> tuple[bool, str]:
         """POST /events once for the run. 201 and 400 'already exists' both mean: go on.
 
         No answer, 5xx and 429 are tried again like uploads; any other answer is final.
         """
         s = self.session.settings
         assert s is not None
-        body = kanta.event_payload(s.event_code, s.event_name)
+        body = kanta.event_payload(code, s.event_name)
         policy = RetryPolicy(max_attempts=s.max_attempts)
         for attempt in range(1, s.max_attempts + 1):
             with self.client.post(
@@ -65,13 +65,15 @@ class KantaUploader(FastHttpUser):
         assert s is not None
         try:
             up = self.session.link.claim()
-        except LinkClosed as e:
+            if not self.session.link.event_ready(up.event_code):  # a later pass's fresh event
+                self.session.link.ensure_event(up.event_code, self.create_event)
+        except (EventFailed, LinkClosed) as e:
             raise StopUser() from e
         self.holding = up.index
         sent_at = time.time()
         t0 = time.perf_counter()
         with self.client.post(
-            kanta.url(s.host, kanta.upload_path(s.event_code)),
+            kanta.url(s.host, kanta.upload_path(up.event_code)),
             data=up.body,
             headers={"Content-Type": up.content_type},
             name=kanta.UPLOAD_ROW,

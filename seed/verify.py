@@ -46,14 +46,14 @@ class Verifier:
 
     def __init__(
         self,
-        list_page: Callable[[int], tuple[int, Any]],
+        readers: dict[str, Callable[[int], tuple[int, Any]]],
         queue: WorkQueue,
         reopen: Callable[[int], None],
         timeout_s: float,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = gevent.sleep,
     ) -> None:
-        self.list_page = list_page  # offset -> (HTTP status, parsed JSON)
+        self.readers = readers  # event code -> (offset -> (HTTP status, parsed JSON))
         self.queue = queue
         self.reopen = reopen  # hands an image back to the users for a repair
         self.timeout_s = timeout_s
@@ -62,12 +62,21 @@ class Verifier:
         self.seen = Readback()
         self.answered_at: dict[int, float] = {}  # index -> when its current uuid was handed out
 
-    def list_event(self) -> dict[str, dict] | None:
-        """Every image in the event, or None when the list could not be read this time."""
+    def list_events(self) -> dict[str, dict] | None:
+        """Every image in the run's events (uuid -> item), or None when a list could not be read."""
+        items: dict[str, dict] = {}
+        for read_page in self.readers.values():
+            listed = self.list_event(read_page)
+            if listed is None:
+                return None
+            items.update(listed)
+        return items
+
+    def list_event(self, read_page: Callable[[int], tuple[int, Any]]) -> dict[str, dict] | None:
         items: dict[str, dict] = {}
         offset = 0
         while True:
-            status, body = self.list_page(offset)
+            status, body = read_page(offset)
             if status in (404, 500) and offset == 0:
                 return {}  # Kanta answers 500 (or 404) for an event it does not know: nothing stored
             if status != 200 or not isinstance(body, list):
@@ -79,7 +88,7 @@ class Verifier:
             offset += PAGE
 
     def poll_once(self) -> None:
-        listed = self.list_event()
+        listed = self.list_events()
         now = self.clock()
         self.seen.polls += 1
         if listed is None:

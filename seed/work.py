@@ -63,6 +63,7 @@ class WorkQueue:
         self._pending: deque[int] = deque(range(len(members)))
         self._delayed: list[tuple[float, int]] = []  # (ready at, index): retries waiting out a backoff
         self.retries = 0
+        self.failed_attempts = 0  # attempts answered with anything but a 202 (retried or not)
 
     # --- claiming ---------------------------------------------------------------------------------
     def claim(self, owner: str, n: int) -> list[int]:
@@ -110,6 +111,7 @@ class WorkQueue:
         elif e.state == "claimed" and e.owner != owner:
             e.maybe_duplicate = True  # someone else is sending it again right now
         e.attempts += 1
+        self.failed_attempts += not result.ok
         e.attempted_by.append(owner)
         e.result = result
         e.owner = ""
@@ -167,6 +169,11 @@ class WorkQueue:
     # --- views ------------------------------------------------------------------------------------
     def owners_in_flight(self) -> set[str]:
         return {e.owner for e in self.entries if e.state == "claimed"}
+
+    @property
+    def waiting(self) -> int:
+        """Images not handed out right now: pending, or waiting out a retry's backoff."""
+        return len(self._pending) + len(self._delayed)
 
     def count(self, state: str) -> int:
         return sum(1 for e in self.entries if e.state == state)

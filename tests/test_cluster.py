@@ -11,7 +11,7 @@ from seed.cluster import Coordinator, EventFailed, SeedLink, from_wire, to_wire
 from seed.kanta import Upload
 from seed.work import Result, WorkQueue
 
-UPLOADS = [Upload(i, f"m{i}", b"body%d" % i, 5, "multipart/form-data; boundary=b") for i in range(40)]
+UPLOADS = [Upload(i, f"m{i}", b"body%d" % i, 5, "multipart/form-data; boundary=b", "ev") for i in range(40)]
 
 
 def cluster(n_links: int, users_per_link: int):
@@ -35,7 +35,7 @@ def run_users(links: dict[str, SeedLink], users_per_link: int, create):
     seen: list[tuple[str, int]] = []
 
     def user(name: str, link: SeedLink):
-        link.ensure_event(create)
+        link.ensure_event("ev", create)
         while True:
             up = link.claim()
             seen.append((name, up.index))
@@ -55,8 +55,8 @@ def test_event_once_and_every_image_once_then_complete(n_links):
     for link in links.values():
         link.reset("r1")
 
-    def create():
-        creates.append(1)
+    def create(code):
+        creates.append(code)
         gevent.sleep(0.01)  # others must wait for the outcome, not create again
         return True, "created"
 
@@ -80,7 +80,7 @@ def test_failed_event_stops_everyone_and_uploads_nothing():
 
     def user(link):
         try:
-            link.ensure_event(lambda: (False, "POST /events answered 500"))
+            link.ensure_event("ev", lambda code: (False, "POST /events answered 500"))
             outcomes.append("went on")
         except EventFailed as e:
             outcomes.append(str(e))
@@ -88,14 +88,14 @@ def test_failed_event_stops_everyone_and_uploads_nothing():
     gevent.joinall([gevent.spawn(user, link) for link in links.values() for _ in range(3)], timeout=5)
     pump.kill()
     assert outcomes == ["POST /events answered 500"] * 6
-    assert failures == ["POST /events answered 500"]
+    assert failures == ["ev: POST /events answered 500"]
     assert coordinator.queue.count("claimed") == 0
 
 
 def test_messages_from_another_run_are_ignored():
     coordinator, _links, pump = cluster(1, users_per_link=1)
     coordinator.begin("new", WorkQueue(["a"]), UPLOADS[:1])
-    coordinator.handle("w0", {"op": "event?", "run": "old"})
+    coordinator.handle("w0", {"op": "event?", "code": "ev", "run": "old"})
     assert coordinator.event_state == "unknown"
     pump.kill()
 
@@ -105,7 +105,7 @@ def test_released_claims_reach_a_waiting_link():
     coordinator.begin("r", WorkQueue(["a"]), UPLOADS[:1])
     for link in links.values():
         link.reset("r")
-    coordinator.event_state = "ready"
+    coordinator.events["ev"] = ["ready", "created", []]
     first = gevent.spawn(links["w0"].claim)
     assert first.get(timeout=2).index == 0
     second = gevent.spawn(links["w1"].claim)  # parks: nothing left

@@ -207,7 +207,7 @@ def test_filename_with_a_line_break_stays_in_one_header():
 # --- preflight: encode and prepare ---------------------------------------------------------------
 def test_encode_gives_one_upload_per_image_with_one_boundary(yale_zip):
     ds = load(yale_zip)
-    uploads = preflight.encode(ds)
+    uploads = preflight.encode(ds, "test-yale-faces")
     assert len(uploads) == len(ds.images) == 165
     headers = {u.content_type for u in uploads}
     assert len(headers) == 1
@@ -225,7 +225,10 @@ def test_encode_gives_one_upload_per_image_with_one_boundary(yale_zip):
 
 def test_encode_uses_a_new_boundary_per_plan():
     ds = Dataset("tiny", synthetic().images[:2], ())
-    assert preflight.encode(ds)[0].content_type != preflight.encode(ds)[0].content_type
+    assert (
+        preflight.encode(ds, "test-yale-faces")[0].content_type
+        != preflight.encode(ds, "test-yale-faces")[0].content_type
+    )
 
 
 def settings(**overrides) -> Settings:

@@ -76,7 +76,9 @@ def test_verifier_pages_with_limit_200_and_verifies_everything():
     server, clock = FakeServer(), Clock()
     q = done_queue(450)
     server.stored = [f"u{i}" for i in range(450)] + ["foreign"]
-    v = Verifier(server.page, q, lambda i: pytest.fail("nothing is lost"), 60, clock=clock, sleep=clock.sleep)
+    v = Verifier(
+        {"e": server.page}, q, lambda i: pytest.fail("nothing is lost"), 60, clock=clock, sleep=clock.sleep
+    )
     seen = v.run()
     assert all(e.verified for e in q.entries) and not seen.timed_out
     assert server.reads == [0, 200, 400]
@@ -97,7 +99,7 @@ def test_verifier_repairs_what_never_shows_up_and_waits_for_the_repair():
         v.note_answer(j)
         server.stored.append("u1-again")
 
-    v = Verifier(server.page, q, reopen, 60, clock=clock, sleep=clock.sleep)
+    v = Verifier({"e": server.page}, q, reopen, 60, clock=clock, sleep=clock.sleep)
     seen = v.run()
     assert repaired == [1] and q.entries[1].repairs == 1 and q.entries[1].verified
     assert not seen.timed_out and clock.now - 1000 >= 5  # not called lost before 5 s
@@ -107,7 +109,7 @@ def test_verifier_times_out_without_repairing_too_early():
     server, clock = FakeServer(), Clock()
     server.known = False  # the event is not there at all
     q = done_queue(2)
-    v = Verifier(server.page, q, lambda i: None, 3, clock=clock, sleep=clock.sleep)
+    v = Verifier({"e": server.page}, q, lambda i: None, 3, clock=clock, sleep=clock.sleep)
     seen = v.run()
     assert seen.timed_out and not any(e.verified for e in q.entries)
 

@@ -28,7 +28,7 @@ def validation_error(loc: list, msg: str) -> tuple[Response, int]:
 
 def container_ok(code: str) -> bool:
     lowered = code.lower()
-    return 3 <= len(lowered) <= 63 and bool(CONTAINER_NAME.match(lowered))
+    return 3 <= len(lowered) <= 63 and bool(CONTAINER_NAME.fullmatch(lowered))
 
 
 def extension_of(filename: str) -> str:
@@ -125,7 +125,7 @@ def create_app(
     def upload(code: str):
         if faults.latency_ms:
             gevent.sleep(faults.latency_ms / 1000)
-        if not ROUTE_CODE.match(code):
+        if not ROUTE_CODE.fullmatch(code):
             return validation_error(["path", "event_code"], "string does not match the route pattern")
         part = request.files.get("image_file")
         if part is None:
