@@ -158,7 +158,8 @@ def readback_figures(queue: WorkQueue, verify: bool, readback: Any, results: lis
         "verify": True,
         "verified": sum(1 for e in queue.entries if e.verified),
         "repaired": sum(e.repairs for e in queue.entries),
-        "lost": [e.member for e in queue.entries if e.state == "done" and not e.verified],
+        # Lost means "looked for and not there": without a read-back (stopped first) nothing is.
+        "lost": [e.member for e in queue.entries if e.state == "done" and not e.verified] if readback else [],
         "verify_timed_out": bool(readback and readback.timed_out),
         "drain_s": round(max(visible) - first_sent, 3) if visible and first_sent else None,
         "with_faces": sum(1 for u in latest if readback is not None and readback.faces.get(u, 0) > 0),

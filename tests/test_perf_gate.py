@@ -1,0 +1,98 @@
+"""Performance-regression runs: figures, checks and the baseline gate, end to end on the stand-in."""
+
+from __future__ import annotations
+
+import json
+
+from .helpers import read_json, run_locust
+
+CODE = "test-yale-faces"
+SUMMARY_FIELDS = {
+    "images", "uploaded", "failed", "failed_images", "rate_per_s", "steady_rate_per_s", "steady_window_s",
+    "latency_ms", "wall_s", "event_code", "events", "host", "host_kind", "data_set", "users", "spawn_rate",
+    "processes", "loops", "attempts", "retries", "fail_ratio", "possible_duplicates", "verified", "repaired",
+    "lost", "drain_s", "with_faces", "foreign_images", "client_cpu_s", "cpu_s_per_1000_uploads", "peak_rss_mb",
+    "versions", "timed", "regressions", "uploads_per_worker",
+}  # fmt: skip
+
+
+def seed(standin, yale_zip, tmp_path, *extra: str, users: str = "5"):
+    summary = tmp_path / "s.json"
+    run = run_locust(
+        "-u", users, "-r", users, "-H", standin.url, "--images", str(yale_zip), "--summary-json", str(summary),
+        "--fresh", *extra, cwd=tmp_path,
+    )  # fmt: skip
+    return run, (read_json(summary) if summary.exists() else {})
+
+
+def test_summary_has_every_figure_and_a_markdown_table(standin, yale_zip, tmp_path):
+    run, s = seed(standin, yale_zip, tmp_path, "--summary-md", str(tmp_path / "s.md"))
+    assert run.returncode == 0, run.output[-3000:]
+    assert set(s) >= SUMMARY_FIELDS, SUMMARY_FIELDS - set(s)
+    assert set(s["latency_ms"]) == {"p50", "p90", "p95", "p99", "max"}
+    assert set(s["versions"]) == {"kanta-seed", "locust", "python"}
+    assert s["cpu_s_per_1000_uploads"] > 0 and s["peak_rss_mb"] > 10 and s["host_kind"] == "local"
+    md = (tmp_path / "s.md").read_text()
+    assert "| result | pass |" in md and "uploads/s (steady)" in md
+
+
+def test_breached_check_exits_3_and_names_it(standin, yale_zip, tmp_path):
+    run, s = seed(standin, yale_zip, tmp_path, "--check-p50-ms", "0.001", "--check-min-rate", "1")
+    assert run.returncode == 3, run.output[-3000:]
+    assert len(s["regressions"]) == 1 and s["regressions"][0].startswith("check-p50-ms")
+    assert "REGRESSION check-p50-ms" in run.output
+
+
+def test_baseline_ten_times_faster_exits_3(standin, yale_zip, tmp_path):
+    run, s = seed(standin, yale_zip, tmp_path)
+    assert run.returncode == 0
+    fast = dict(s, rate_per_s=s["rate_per_s"] * 10, steady_rate_per_s=s["steady_rate_per_s"] * 10)
+    (tmp_path / "fast.json").write_text(json.dumps(fast))
+    (tmp_path / "same.json").write_text(json.dumps(s))
+    again, s2 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "fast.json"))
+    assert again.returncode == 3, again.output[-3000:]
+    assert any(r.startswith("regression-rate") for r in s2["regressions"])
+    # Against itself (averaged with itself) the run passes: the gate is not trigger-happy.
+    same, s3 = seed(standin, yale_zip, tmp_path, "--baseline", f"{tmp_path / 'same.json'},{tmp_path / 'same.json'}",
+                    "--max-regression", "0.9")  # fmt: skip
+    assert same.returncode == 0, s3.get("regressions")
+
+
+def test_incomparable_baseline_is_refused_unless_forced(standin, yale_zip, tmp_path):
+    run, s = seed(standin, yale_zip, tmp_path, users="2")
+    (tmp_path / "b.json").write_text(json.dumps(s))
+    other, s2 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "b.json"), users="4")
+    assert other.returncode == 3
+    assert "not comparable" in s2["regressions"][0] and "users" in s2["regressions"][0]
+    forced, s3 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "b.json"), "--force-compare",
+                      "--max-regression", "0.99", users="4")  # fmt: skip
+    assert not any("not comparable" in r for r in s3["regressions"])
+
+
+def test_loops_upload_the_set_n_times(standin, yale_zip, tmp_path):
+    run, s = seed(standin, yale_zip, tmp_path, "--loops", "3")
+    assert run.returncode == 0, run.output[-3000:]
+    assert s["images"] == s["uploaded"] == s["verified"] == 3 * 165
+    assert len(standin.images(CODE)) == 3 * 165 and standin.events() == [CODE]
+
+
+def test_fresh_event_gives_each_pass_its_own_event(standin, yale_zip, tmp_path):
+    run, s = seed(standin, yale_zip, tmp_path, "--loops", "2", "--fresh-event")
+    assert run.returncode == 0, run.output[-3000:]
+    assert len(s["events"]) == 2 and sorted(standin.events()) == sorted(s["events"])
+    assert all(len(standin.images(code)) == 165 for code in s["events"])
+
+
+def test_injected_latency_shows_in_p50_within_10_percent(standin_factory, yale_zip, tmp_path):
+    standin = standin_factory("--latency-ms", "100")
+    run, s = seed(standin, yale_zip, tmp_path)
+    assert run.returncode == 0
+    assert 100 <= s["latency_ms"]["p50"] <= 110
+
+
+def test_timed_run_ends_cleanly(standin_factory, yale_zip, tmp_path):
+    standin = standin_factory("--latency-ms", "20")
+    run, s = seed(standin, yale_zip, tmp_path, "--loops", "50", "-t", "3s")
+    assert run.returncode == 0, run.output[-3000:]
+    assert s["timed"] and 0 < s["uploaded"] < s["images"] and s["failed"] == 0
+    assert "timed run: ended by --run-time" in run.output
