@@ -11,16 +11,16 @@ SUMMARY_FIELDS = {
     "images", "uploaded", "failed", "failed_images", "rate_per_s", "steady_rate_per_s", "steady_window_s",
     "latency_ms", "wall_s", "event_code", "events", "host", "host_kind", "data_set", "users", "spawn_rate",
     "processes", "loops", "attempts", "retries", "fail_ratio", "possible_duplicates", "verified", "repaired",
-    "lost", "drain_s", "with_faces", "foreign_images", "client_cpu_s", "cpu_s_per_1000_uploads", "peak_rss_mb",
-    "versions", "timed", "regressions", "uploads_per_worker",
+    "lost", "drain_s", "with_faces", "foreign_images", "client_cpu_s", "cpu_s_per_1000_uploads",
+    "peak_rss_mb", "versions", "timed", "regressions", "uploads_per_worker",
 }  # fmt: skip
 
 
 def seed(standin, yale_zip, tmp_path, *extra: str, users: str = "5"):
     summary = tmp_path / "s.json"
     run = run_locust(
-        "-u", users, "-r", users, "-H", standin.url, "--images", str(yale_zip), "--summary-json", str(summary),
-        "--fresh", *extra, cwd=tmp_path,
+        "-u", users, "-r", users, "-H", standin.url, "--images", str(yale_zip),
+        "--summary-json", str(summary), "--fresh", *extra, cwd=tmp_path,
     )  # fmt: skip
     return run, (read_json(summary) if summary.exists() else {})
 
