@@ -130,7 +130,7 @@ def create_app(
         part = request.files.get("image_file")
         if part is None:
             return validation_error(["body", "image_file"], "Field required")
-        if not (part.mimetype or "").startswith("image/"):
+        if not (part.content_type or "").startswith("image/"):  # literal, as Kanta checks it
             return jsonify({"detail": "Must upload an image"}), 400
         fate = faults.draw()
         if fate == ERROR:
