@@ -18,7 +18,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 
 import gevent
 from gevent.event import Event
@@ -288,7 +288,7 @@ class SeedLink:
             time.process_time() - self._cpu_at_reset,
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
-        self._to({"op": "result", "result": asdict(result), "usage": usage})
+        self._to({"op": "result", "result": dict(vars(result)), "usage": usage})
 
     def give_back(self, indices: Sequence[int], maybe_sent: bool) -> None:
         if indices:

@@ -6,7 +6,8 @@ It lets the same command resume after a crash (even SIGKILL) without uploading t
   not have reached the server. It is sent again, and named as a possible duplicate unless the
   read-back shows no image in the event that the ledger does not know.
 
-Each line is one fact: {"kind": "claim" | "result" | "release" | "verified", "member": ..., ...}.
+Each line is one fact: {"kind": "claim" | "result" | "release" | "lost", "member": ..., ...}; a claim
+names a batch of members.
 Lines are flushed one by one, so a kill loses at most the line being written (a torn last line is
 ignored on reading).
 """
@@ -50,7 +51,7 @@ def read(path: Path) -> Memory:
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line from a kill
         if kind == "claim":
-            mem.in_flight.add(member)
+            mem.in_flight.update(rec.get("members") or [member])
         elif kind == "release":
             mem.in_flight.discard(member)
         elif kind == "result":

@@ -101,9 +101,8 @@ def foreign_images(session: Session, host: str, code: str, known: set[str]) -> b
 # --- following the run ---------------------------------------------------------------------------
 def on_claimed(session: Session, owner: str, indices: list[int]) -> None:
     run = session.run
-    if run is not None and run.ledger is not None:
-        for i in indices:
-            run.ledger.write("claim", run.plan.uploads[i].member, owner=owner)
+    if run is not None and run.ledger is not None:  # one line per grant: claims come in batches
+        run.ledger.write("claim", "", members=[run.plan.uploads[i].member for i in indices], owner=owner)
 
 
 def on_released(session: Session, owner: str, indices: list[int], maybe_sent: bool) -> None:

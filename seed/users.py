@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 
@@ -73,7 +74,7 @@ class KantaUploader(FastHttpUser):
         sent_at = time.time()
         t0 = time.perf_counter()
         with self.client.post(
-            kanta.url(s.host, kanta.upload_path(up.event_code)),
+            upload_url(s.host, up.event_code),
             data=up.body,
             headers={"Content-Type": up.content_type},
             name=kanta.UPLOAD_ROW,
@@ -111,6 +112,11 @@ class KantaUploader(FastHttpUser):
         if getattr(self, "holding", None) is not None:
             self.session.link.give_back([self.holding], maybe_sent=True)
             self.holding = None
+
+
+@functools.cache  # a handful of (host, event) pairs per process: no quote() per request
+def upload_url(host: str, event_code: str) -> str:
+    return kanta.url(host, kanta.upload_path(event_code))
 
 
 def parse_retry_after(headers) -> float | None:

@@ -63,6 +63,7 @@ class WorkQueue:
         self._pending: deque[int] = deque(range(len(members)))
         self._delayed: list[tuple[float, int]] = []  # (ready at, index): retries waiting out a backoff
         self.retries = 0
+        self._open = len(self.entries)  # images without a final result: keeps `complete` O(1) per result
         self.failed_attempts = 0  # attempts answered with anything but a 202 (retried or not)
 
     # --- claiming ---------------------------------------------------------------------------------
@@ -117,6 +118,7 @@ class WorkQueue:
         e.owner = ""
         if result.ok:
             e.state = "done"
+            self._open -= 1
             e.uuids.append(result.uuid)
             e.maybe_duplicate = e.maybe_duplicate or e.outcome_unknown
         elif retryable and e.attempts < self.max_attempts:
@@ -129,6 +131,7 @@ class WorkQueue:
                 self._pending.append(result.index)
         else:
             e.state = "failed"
+            self._open -= 1
         return e.state
 
     def release(self, owner: str, indices: Sequence[int] | None = None, maybe_sent: bool = True) -> list[int]:
@@ -155,6 +158,7 @@ class WorkQueue:
         if e.state != "done":
             return
         e.state, e.verified, e.repairs = "pending", False, e.repairs + 1
+        self._open += 1
         self._pending.appendleft(index)
 
     def preset(self, index: int, uuid: str) -> None:
@@ -163,6 +167,7 @@ class WorkQueue:
         if e.state == "pending":
             self._pending.remove(index)
         e.state, e.resumed = "done", True
+        self._open -= 1
         e.uuids.append(uuid)
         e.result = Result(index=index, ok=True, status=202, uuid=uuid)
 
@@ -184,4 +189,4 @@ class WorkQueue:
 
     @property
     def complete(self) -> bool:
-        return all(e.state in ("done", "failed") for e in self.entries)
+        return self._open == 0
