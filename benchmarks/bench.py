@@ -770,11 +770,15 @@ def markdown(measures: list[Measure], ctx: Context, notes: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def environment_notes(ctx: Context, nginx: str, workers: int) -> list[str]:
-    version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+def environment_notes(ctx: Context, nginx: str, workers: int, target: str = "nginx") -> list[str]:
+    if target == "standin":
+        server = f"server: kanta-seed's stand-in (one process, SQLite, blobs on disk) on {ctx.host}"
+    else:
+        version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+        server = f"server: {version}, {workers} worker process(es), 202 from its config, on {ctx.host}"
     return [
         f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}",
-        f"server: {version}, {workers} worker process(es), 202 from its config, on {ctx.host}",
+        server,
         f"Locust runs: -r {ctx.spawn_rate}; kanta-seed from {ctx.kanta_dir}"
         + (f" ({' '.join(sorted(ctx.kanta_flags))} used)" if ctx.kanta_flags else "")
         + ("" if ctx.loops else "; without --loops: one process per pass, figures summed"),
@@ -892,7 +896,7 @@ def main(argv: list[str]) -> int:
                 kanta_dir=args.kanta_dir.resolve(),
                 kanta_args=tuple(args.kanta_args.split()),
             )
-            if "kanta" in args.only:
+            if {"kanta", "processes", "memory"} & set(args.only):
                 ctx.kanta_flags = kanta_flags(ctx.kanta_dir)
             print(
                 f"{args.target} server {host}; {args.passes} passes x {per_pass} images"
@@ -905,7 +909,7 @@ def main(argv: list[str]) -> int:
                 measures.append(m)
                 for e in m.errors:
                     print(f"    error: {e}", flush=True)
-            notes = environment_notes(ctx, args.nginx, args.nginx_workers)
+            notes = environment_notes(ctx, args.nginx, args.nginx_workers, args.target)
 
     print()
     print(text_table(rows_of(measures)))
