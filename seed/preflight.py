@@ -6,6 +6,7 @@ with one line that says what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import math
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
@@ -83,8 +84,8 @@ def check_settings(settings: Settings) -> None:
     problem = kanta.host_problem(settings.host)
     if problem:
         raise BadInput(f"host {settings.host!r} {problem} (-H/--host)")
-    if settings.upload_pause < 0:
-        raise BadInput(f"--upload-pause {settings.upload_pause} is negative; give seconds >= 0")
+    if not 0 <= settings.upload_pause < math.inf:  # also refuses nan
+        raise BadInput(f"--upload-pause {settings.upload_pause} is not a number of seconds >= 0")
     if settings.loops < 1:
         raise BadInput(f"--loops {settings.loops} must be at least 1")
     if (
@@ -97,7 +98,7 @@ def check_settings(settings: Settings) -> None:
         )
     if settings.max_attempts < 1:
         raise BadInput(f"--max-attempts {settings.max_attempts} must be at least 1")
-    if settings.verify_timeout <= 0:
+    if not 0 < settings.verify_timeout < math.inf:
         raise BadInput(f"--verify-timeout {settings.verify_timeout} must be a positive number of seconds")
 
 

@@ -18,7 +18,10 @@ def snapshot(session: Session) -> dict[str, Any]:
                 "elapsed_s": 0.0, "summary": None}  # fmt: skip
     done, failed = queue.count("done"), queue.count("failed")
     elapsed = (run.ended_at or time.time()) - run.started_at
-    rate = done / elapsed if elapsed > 0 else 0.0
+    # Like the summary's rate: from the first upload sent, not from the start (event creation).
+    sent = [e.result.sent_at for e in queue.entries if e.result is not None and e.result.sent_at]
+    uploading = (run.ended_at or time.time()) - min(sent) if sent else 0.0
+    rate = done / uploading if uploading > 0 else 0.0
     left = queue.total - done - failed
     return {
         "state": "finished" if run.finished else "running",

@@ -211,7 +211,7 @@ def render(summary: dict[str, Any]) -> str:
             f"  client     {s['cpu_s_per_1000_uploads']:.2f} CPU s per 1000 uploads,"
             f" peak memory {s['peak_rss_mb']:.0f} MB, {s['processes']} process(es)"
         )
-    if s.get("verify"):
+    if s.get("verify") and s["readback_polls"]:
         drain = (
             f", all visible {s['drain_s']:.1f} s after the first upload" if s["drain_s"] is not None else ""
         )

@@ -51,6 +51,8 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
         return ["-H", f"http://127.0.0.1:{closed_port()}"], "nothing answers", False
     if case == "negative-pause":
         return ["--upload-pause", "-1"], "--upload-pause", True
+    if case == "nan-pause":
+        return ["--upload-pause", "nan"], "--upload-pause", True
     if case == "zero-attempts":
         return ["--max-attempts", "0"], "--max-attempts", True
     if case == "zero-verify-timeout":
@@ -83,6 +85,7 @@ CASES = [
     "host:http://127.0.0.1:99999",
     "nothing-answers",
     "negative-pause",
+    "nan-pause",
     "zero-attempts",
     "zero-verify-timeout",
     "member-over-20mb",

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -64,9 +63,9 @@ def assert_stored_as_claimed(standin, summary: dict, ledger: Path) -> None:
         assert hashlib.sha256(by_uuid[uid]).hexdigest() == hashes[member], f"{member}: wrong bytes"
     stored, expected = stored_contents(standin, CODE), yale_contents()
     assert set(stored) == set(expected)
-    named = Counter(hashes[m] for m in summary["possible_duplicates"])
-    for digest, count in stored.items():
-        assert count - expected[digest] <= named[digest], "a duplicate the summary does not name"
+    named = {hashes[m] for m in summary["possible_duplicates"]}
+    for digest, count in stored.items():  # a named image may have several extra copies (several resets)
+        assert count == expected[digest] or digest in named, "a duplicate the summary does not name"
 
 
 @pytest.mark.parametrize("mix", list(MIXES), ids=list(MIXES))
