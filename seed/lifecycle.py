@@ -51,15 +51,29 @@ def on_parser(parser: Any, **_: Any) -> None:
     add_arguments(parser)
 
 
+def ensure_session(environment: Any) -> Session:
+    """This process's session, wired to its runner once.
+
+    Not only from ``init``: a worker that joins a running test connects to the master before Locust
+    fires ``init``, and the master may send it a spawn (``test_start``) in between.
+    """
+    session = getattr(environment, "kanta_seed", None)
+    if session is None:
+        session = Session(environment)
+        environment.kanta_seed = session
+        SESSIONS.append(session)
+        if isinstance(environment.runner, WorkerRunner):
+            wire_worker(session, environment.runner)
+        else:
+            wire_coordinator(session, environment.runner)
+    return session
+
+
 @events.init.add_listener
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
-    session = Session(environment)
-    environment.kanta_seed = session
-    SESSIONS.append(session)
+    session = ensure_session(environment)
     if isinstance(runner, WorkerRunner):
-        wire_worker(session, runner)
         return
-    wire_coordinator(session, runner)
     if not environment.stop_timeout:
         environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
     if web_ui is not None:
@@ -153,7 +167,22 @@ def log_plan(session: Session) -> None:
 
 @events.test_start.add_listener
 def on_test_start(environment: Any, **_: Any) -> None:
-    session = session_of(environment)
+    if environment.runner is None:
+        # A worker that joins a running test can get its first spawn while Locust is still
+        # creating its runner (before init): finish starting once the runner is there.
+        gevent.spawn(start_when_runner_is_set, environment)
+        return
+    start_test(environment)
+
+
+def start_when_runner_is_set(environment: Any) -> None:
+    while environment.runner is None:
+        gevent.sleep(0.01)
+    start_test(environment)
+
+
+def start_test(environment: Any) -> None:
+    session = ensure_session(environment)
     options = environment.parsed_options
     settings = Settings.from_options(options, environment.host or "")
     session.settings = settings

@@ -1,4 +1,4 @@
-"""kanta-seed's options (in Locust's --help and web UI form) and one frozen view of them."""
+"""kanta-seed's options (in the web UI form and `kanta-seed --help`) and one frozen view of them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .kanta import DEFAULT_EVENT_CODE, default_event_name
+from .kanta import DEFAULT_EVENT_CODE, DEFAULT_HOST, default_event_name
 
 DEFAULT_DATA = Path("data") / "yale_png.zip"
 CHECKS = ("min_rate", "p50_ms", "p95_ms", "fail_ratio", "drain_s")  # --check-<name with dashes>
@@ -173,7 +173,8 @@ class Settings:
     def from_options(cls, options: Any, host: str) -> Settings:
         code = str(getattr(options, "event_code", DEFAULT_EVENT_CODE) or "").strip()
         return cls(
-            host=(host or "").strip(),
+            # No -H: Kanta's default, as KantaUploader.host tells Locust (environment.host stays None).
+            host=(host or "").strip() or DEFAULT_HOST,
             event_code=code,
             event_name=str(getattr(options, "event_name", "") or "").strip() or default_event_name(code),
             images=str(getattr(options, "images", "") or "").strip(),

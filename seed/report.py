@@ -33,6 +33,7 @@ class RunFacts:
     finished_at: float
     event: str
     users: int = 0
+    users_started: int = 0
     spawn_rate: float = 0.0
     processes: int = 1
     loops: int = 1
@@ -91,6 +92,7 @@ def summarize(queue: WorkQueue, facts: RunFacts) -> dict[str, Any]:
         "skipped_members": facts.skipped,
         "event": facts.event,
         "users": facts.users,
+        "users_started": facts.users_started,
         "spawn_rate": facts.spawn_rate,
         "processes": facts.processes,
         "loops": facts.loops,
@@ -197,7 +199,7 @@ def render(summary: dict[str, Any]) -> str:
         + (f", failed {s['failed']}" if s["failed"] else "")
         + (f", not attempted {s['not_attempted']}" if s["not_attempted"] else "")
         + (f", retries {s['retries']}" if s["retries"] else ""),
-        f"  rate       {s['rate_per_s']:.1f} uploads/s with {s['users']} users, wall {s['wall_s']:.1f} s"
+        f"  rate       {s['rate_per_s']:.1f} uploads/s with {users_text(s)}, wall {s['wall_s']:.1f} s"
         + (
             f", steady {s['steady_rate_per_s']:.1f}/s over {s['steady_window_s']:.1f} s"
             if s["steady_window_s"]
@@ -242,6 +244,13 @@ def render(summary: dict[str, Any]) -> str:
     for message in s.get("regressions", []):
         lines.append(f"  REGRESSION {message}")
     return "\n".join(lines)
+
+
+def users_text(s: dict[str, Any]) -> str:
+    started = s.get("users_started") or s["users"]
+    if started >= s["users"]:
+        return f"{s['users']} users"
+    return f"{s['users']} users ({started} had started when the work ran out; raise -r to ramp up faster)"
 
 
 def markdown(summary: dict[str, Any]) -> str:

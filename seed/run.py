@@ -48,12 +48,14 @@ def begin(session: Session, plan: Plan) -> RunState:
     n = len(plan.dataset.images)
     members = [u.member if s.loops == 1 else f"{u.member}@pass{u.index // n + 1}" for u in plan.uploads]
     queue = WorkQueue(members, max_attempts=s.max_attempts)
-    path = Path(s.ledger) if s.ledger else ledgers.default_path(s.host, s.event_code)
-    # Resume only a plain run, and only the first of a process: later runs in one web UI session,
-    # and --loops benchmarks, are deliberate repeats.
-    if not s.fresh and session.runs == 1 and s.loops == 1:
-        resume(session, run, queue, ledgers.read(path), path)
-    run.ledger = ledgers.Ledger(path)
+    # A --standin server dies with the run: nothing to resume there, unless a ledger is asked for.
+    if s.ledger or not s.standin:
+        path = Path(s.ledger) if s.ledger else ledgers.default_path(s.host, s.event_code)
+        # Resume only a plain run, and only the first of a process: later runs in one web UI
+        # session, and --loops benchmarks, are deliberate repeats.
+        if not s.fresh and session.runs == 1 and s.loops == 1:
+            resume(session, run, queue, ledgers.read(path), path)
+        run.ledger = ledgers.Ledger(path)
     coordinator = session.coordinator
     assert coordinator is not None
     coordinator.policy = RetryPolicy(max_attempts=s.max_attempts)
@@ -101,6 +103,8 @@ def foreign_images(session: Session, host: str, code: str, known: set[str]) -> b
 # --- following the run ---------------------------------------------------------------------------
 def on_claimed(session: Session, owner: str, indices: list[int]) -> None:
     run = session.run
+    if run is not None:  # how many users were really running (a fast run may end mid-ramp-up)
+        run.peak_users = max(run.peak_users, session.environment.runner.user_count)
     if run is not None and run.ledger is not None:  # one line per grant: claims come in batches
         run.ledger.write("claim", "", members=[run.plan.uploads[i].member for i in indices], owner=owner)
 
@@ -184,6 +188,7 @@ def facts(session: Session, run: RunState) -> report.RunFacts:
         finished_at=run.ended_at or time.time(),
         event=run.event_outcome,
         users=int(getattr(options, "num_users", 0) or 0),
+        users_started=run.peak_users,
         spawn_rate=float(getattr(options, "spawn_rate", 0) or 0),
         processes=max(1, len([o for o in usage if o != "master"])),
         loops=s.loops,

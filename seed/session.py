@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
+
 from .cluster import Coordinator, SeedLink
 from .options import Settings
 from .preflight import Plan
@@ -29,6 +31,7 @@ class RunState:
     readback: Any = None  # seed.verify.Readback, once the read-back has run
     uploads_done: bool = False  # every image had a result once (the read-back may reopen some)
     resumed_in_flight: int = 0
+    peak_users: int = 0  # the most users running at a claim
     spawned_at: float | None = None  # when every user was running (the ramp-up's end)
     cpu_at_start: float = field(
         default_factory=time.process_time
@@ -49,4 +52,12 @@ class Session:
 
 
 def session_of(environment: Any) -> Session:
+    return environment.kanta_seed
+
+
+def wait_for_session(environment: Any, timeout_s: float = 30.0) -> Session:
+    """The session, once this process has one: a late worker's users may start before it is wired."""
+    with gevent.Timeout(timeout_s, RuntimeError("kanta-seed was never set up in this process")):
+        while getattr(environment, "kanta_seed", None) is None:
+            gevent.sleep(0.01)
     return environment.kanta_seed

@@ -13,7 +13,7 @@ from locust.exception import StopUser
 from . import kanta
 from .cluster import EventFailed, LinkClosed
 from .retry import RetryPolicy
-from .session import Session, session_of
+from .session import Session, wait_for_session
 from .work import Result
 
 UUID_HEX = re.compile(r"^[0-9a-f]{32}$")
@@ -28,7 +28,7 @@ class KantaUploader(FastHttpUser):
         return self.session.settings.upload_pause if self.session.settings else 0.0
 
     def on_start(self) -> None:
-        self.session: Session = session_of(self.environment)
+        self.session: Session = wait_for_session(self.environment)
         self.holding: int | None = None  # the image this user is sending right now
         try:
             self.session.link.ensure_event(self.session.link.primary_event, self.create_event)

@@ -89,13 +89,10 @@ class LocustRun:
         return next((ln for ln in self.output.splitlines() if ln.strip().startswith(prefix)), "")
 
 
-def run_locust(
-    *args: str, cwd: Path, timeout: float = RUN_TIMEOUT_S, locustfile: Path = LOCUSTFILE
-) -> LocustRun:
-    """A real headless ``locust`` process; bounded in time, killed by its own PID if it hangs."""
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary", *args],
+def spawn_locust(locustfile: str, *args: str, cwd: Path) -> subprocess.Popen:
+    """A ``locust`` process in a session of its own, so a test can end it and its children by PID."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", locustfile, *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -103,6 +100,14 @@ def run_locust(
         env=child_env(),
         start_new_session=True,
     )
+
+
+def run_locust(
+    *args: str, cwd: Path, timeout: float = RUN_TIMEOUT_S, locustfile: Path = LOCUSTFILE
+) -> LocustRun:
+    """A real headless ``locust`` process; bounded in time, killed by its own PID if it hangs."""
+    t0 = time.monotonic()
+    proc = spawn_locust(str(locustfile), "--headless", "--only-summary", *args, cwd=cwd)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -154,15 +159,7 @@ class Processes:
         self.procs: list[subprocess.Popen] = []
 
     def start(self, *args: str, cwd: Path, locustfile: str = str(LOCUSTFILE)) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", locustfile, *args],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=child_env(),
-            start_new_session=True,
-        )
+        proc = spawn_locust(locustfile, *args, cwd=cwd)
         self.procs.append(proc)
         return proc
 
@@ -198,3 +195,15 @@ class Processes:
 def yale_member_hashes() -> dict[str, str]:
     with zipfile.ZipFile(YALE_ZIP) as zf:
         return {n: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist() if n.endswith(".png")}
+
+
+def assert_every_image_and_duplicates_named(standin: Standin, code: str, summary: dict) -> None:
+    """Every Yale image is stored; an image stored more than once is named as a possible duplicate."""
+    stored, expected = stored_contents(standin, code), yale_contents()
+    assert set(stored) == set(expected)
+    hashes = yale_member_hashes()
+    named = {hashes[m.split("@")[0]] for m in summary["possible_duplicates"]}
+    for digest, count in stored.items():  # a named image may have several extra copies (several resets)
+        assert count == expected[digest] or digest in named, (
+            f"a duplicate the summary does not name: {digest}"
+        )

@@ -47,6 +47,8 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
         return [f"--event-code={case[5:]}"], "--event-code", True
     if case.startswith("host:"):
         return ["-H", case[5:]], "host", False
+    if case == "no-host-nothing-on-8000":
+        return [], "nothing answers at http://localhost:8000", False
     if case == "nothing-answers":
         return ["-H", f"http://127.0.0.1:{closed_port()}"], "nothing answers", False
     if case == "negative-pause":
@@ -84,6 +86,7 @@ CASES = [
     "host:http://127.0.0.1:abc",
     "host:http://127.0.0.1:99999",
     "nothing-answers",
+    "no-host-nothing-on-8000",
     "negative-pause",
     "nan-pause",
     "zero-attempts",

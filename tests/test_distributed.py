@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from .helpers import free_port, read_json, run_locust, stored_contents, yale_contents, yale_member_hashes
+from .helpers import (
+    assert_every_image_and_duplicates_named,
+    free_port,
+    read_json,
+    run_locust,
+    stored_contents,
+    yale_contents,
+)
 
 CODE = "test-yale-faces"
 
@@ -32,10 +39,7 @@ def test_master_and_two_workers_in_an_empty_folder(standin, yale_zip, tmp_path, 
     empty = tmp_path / "empty"
     empty.mkdir()
     port, summary = free_port(), tmp_path / "s.json"
-    master = processes.master(
-        "-u", "6", "-r", "6", "-H", standin.url, "--images", str(yale_zip), "--summary-json", str(summary),
-        port=port, workers=2, cwd=tmp_path,
-    )  # fmt: skip
+    master = seeding_master(processes, standin, yale_zip, summary, "6", port=port, workers=2, cwd=tmp_path)
     workers = [processes.worker(port, cwd=empty) for _ in range(2)]
     code, out = processes.finish(master)
     assert code == 0, out[-3000:]
@@ -45,6 +49,13 @@ def test_master_and_two_workers_in_an_empty_folder(standin, yale_zip, tmp_path, 
     assert list(empty.iterdir()) == []  # the workers needed and wrote no file
     assert stored_contents(standin, CODE) == yale_contents()
     assert len(read_json(summary)["uploads_per_worker"]) == 2
+
+
+def seeding_master(processes, standin, yale_zip, summary, users: str, **kw):
+    return processes.master(
+        "-u", users, "-r", users, "-H", standin.url, "--images", str(yale_zip),
+        "--summary-json", str(summary), **kw,
+    )  # fmt: skip
 
 
 def wait_stored(standin, n: int, timeout: float = 30) -> None:
@@ -59,10 +70,7 @@ def wait_stored(standin, n: int, timeout: float = 30) -> None:
 def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_path, processes):
     standin = standin_factory("--latency-ms", "60")
     port, summary = free_port(), tmp_path / "s.json"
-    master = processes.master(
-        "-u", "6", "-r", "6", "-H", standin.url, "--images", str(yale_zip), "--summary-json", str(summary),
-        port=port, workers=2, cwd=tmp_path,
-    )  # fmt: skip
+    master = seeding_master(processes, standin, yale_zip, summary, "6", port=port, workers=2, cwd=tmp_path)
     doomed, survivor = processes.worker(port, cwd=tmp_path), processes.worker(port, cwd=tmp_path)
     wait_stored(standin, 20)
     doomed.send_signal(signal.SIGKILL)
@@ -71,13 +79,7 @@ def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_pa
     assert processes.finish(survivor, timeout=30)[0] == 0
     s = read_json(summary)
     assert s["uploaded"] == 165
-    stored = stored_contents(standin, CODE)
-    assert set(stored) == set(yale_contents())  # every image reached the server
-    # Any extra copy is of an image the summary names as a possible duplicate.
-    hashes = yale_member_hashes()
-    named = {hashes[m] for m in s["possible_duplicates"]}
-    for digest, count in stored.items():
-        assert count == yale_contents()[digest] or digest in named, f"unnamed duplicate {digest}"
+    assert_every_image_and_duplicates_named(standin, CODE, s)
     assert s["possible_duplicates"], "the killed worker's claims in flight must be named"
     assert "is gone" in out
 
@@ -85,10 +87,7 @@ def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_pa
 def test_late_worker_gets_work(standin_factory, yale_zip, tmp_path, processes):
     standin = standin_factory("--latency-ms", "60")
     port, summary = free_port(), tmp_path / "s.json"
-    master = processes.master(
-        "-u", "4", "-r", "4", "-H", standin.url, "--images", str(yale_zip), "--summary-json", str(summary),
-        port=port, workers=1, cwd=tmp_path,
-    )  # fmt: skip
+    master = seeding_master(processes, standin, yale_zip, summary, "4", port=port, workers=1, cwd=tmp_path)
     first = processes.worker(port, cwd=tmp_path)
     wait_stored(standin, 15)
     late = processes.worker(port, cwd=tmp_path)

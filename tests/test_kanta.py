@@ -300,3 +300,14 @@ def test_prepare_loads_images_given_explicitly(empty_cwd, yale_zip):
     plan = preflight.prepare(settings(images=str(yale_zip)), empty_cwd, reach=False)
     assert [u.member for u in plan.uploads] == [i.member for i in plan.dataset.images]
     assert len(plan.uploads) == 165
+
+
+def test_no_host_given_means_kantas_default():
+    """Locust leaves environment.host None without -H; the run must still aim at localhost:8000."""
+    from types import SimpleNamespace
+
+    from seed.options import Settings
+
+    assert Settings.from_options(SimpleNamespace(), "").host == kanta.DEFAULT_HOST == "http://localhost:8000"
+    assert Settings.from_options(SimpleNamespace(), None).host == kanta.DEFAULT_HOST
+    assert Settings.from_options(SimpleNamespace(), " http://k:8000/api/v1 ").host == "http://k:8000/api/v1"

@@ -20,6 +20,7 @@ import pytest
 
 from .helpers import (
     LOCUSTFILE,
+    assert_every_image_and_duplicates_named,
     child_env,
     read_json,
     run_locust,
@@ -61,11 +62,7 @@ def assert_stored_as_claimed(standin, summary: dict, ledger: Path) -> None:
     for member, uid in ledger_uuids(ledger).items():
         assert uid in by_uuid, f"{member}: uuid {uid} not stored"
         assert hashlib.sha256(by_uuid[uid]).hexdigest() == hashes[member], f"{member}: wrong bytes"
-    stored, expected = stored_contents(standin, CODE), yale_contents()
-    assert set(stored) == set(expected)
-    named = {hashes[m] for m in summary["possible_duplicates"]}
-    for digest, count in stored.items():  # a named image may have several extra copies (several resets)
-        assert count == expected[digest] or digest in named, "a duplicate the summary does not name"
+    assert_every_image_and_duplicates_named(standin, CODE, summary)
 
 
 @pytest.mark.parametrize("mix", list(MIXES), ids=list(MIXES))

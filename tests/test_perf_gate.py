@@ -48,13 +48,15 @@ def test_baseline_ten_times_faster_exits_3(standin, yale_zip, tmp_path):
     assert run.returncode == 0
     fast = dict(s, rate_per_s=s["rate_per_s"] * 10, steady_rate_per_s=s["steady_rate_per_s"] * 10)
     (tmp_path / "fast.json").write_text(json.dumps(fast))
-    (tmp_path / "same.json").write_text(json.dumps(s))
     again, s2 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "fast.json"))
     assert again.returncode == 3, again.output[-3000:]
     assert any(r.startswith("regression-rate") for r in s2["regressions"])
-    # Against itself (averaged with itself) the run passes: the gate is not trigger-happy.
-    twice = f"{tmp_path / 'same.json'},{tmp_path / 'same.json'}"
-    same, s3 = seed(standin, yale_zip, tmp_path, "--baseline", twice, "--max-regression", "0.9")
+    # Against a slower baseline (averaged from two files) the run passes: the gate is not trigger-happy.
+    slow = dict(s, rate_per_s=s["rate_per_s"] / 10, steady_rate_per_s=s["steady_rate_per_s"] / 10,
+                latency_ms={k: v * 10 + 100 for k, v in s["latency_ms"].items()})  # fmt: skip
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    twice = f"{tmp_path / 'slow.json'},{tmp_path / 'slow.json'}"
+    same, s3 = seed(standin, yale_zip, tmp_path, "--baseline", twice)
     assert same.returncode == 0, s3.get("regressions")
 
 

@@ -85,3 +85,28 @@ def test_upload_pause_spaces_a_users_uploads(standin, yale_zip, tmp_path):
     assert run.returncode == 0, run.output[-3000:]
     # 165 uploads by 2 users pausing 50 ms each: at least ~82 pauses per user.
     assert read_json(summary)["wall_s"] >= 82 * 0.05
+
+
+def test_kanta_seed_command_lists_its_options_and_runs_from_any_folder(tmp_path):
+    """Locust prints --help before reading a locustfile; `python -m seed --help` shows ours too."""
+    import subprocess
+    import sys
+
+    from .helpers import child_env
+
+    helped = subprocess.run(
+        [sys.executable, "-m", "seed", "--help"], capture_output=True, text=True, env=child_env(), timeout=60
+    )
+    assert helped.returncode == 0
+    assert (
+        "--event-code" in helped.stdout
+        and "--check-p95-ms" in helped.stdout
+        and "--headless" in helped.stdout
+    )
+    ran = subprocess.run(
+        [sys.executable, "-m", "seed", "--headless", "--only-summary", "-u", "3", "-r", "3", "--standin"],
+        capture_output=True, text=True, env=child_env(), timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert "uploaded   165/165" in ran.stdout
+    assert list(tmp_path.iterdir()) == []  # a stand-in run leaves no ledger behind
