@@ -13,7 +13,6 @@ import logging
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -29,7 +28,6 @@ from .session import RunState, Session, session_of
 from .standin_process import StandinError, StandinProcess
 
 log = logging.getLogger("kanta_seed")
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRESS_EVERY_S = 3.0
 LOST_WORKER_POLL_S = 1.0
 RUN_ID_OPTION = "kanta_seed_run"  # these two travel to workers inside Locust's spawn message
@@ -85,7 +83,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         # Headless: every check now, before any user starts. (The web UI checks its form on start.)
         settings = Settings.from_options(options, environment.host or "")
         try:
-            session.plan = prepare(settings, PROJECT_DIR)
+            session.plan = prepare(settings)
         except BadInput as e:
             stop_standin(session)
             fail_bad_input(str(e))
@@ -192,7 +190,7 @@ def start_test(environment: Any) -> None:
         return
     if session.plan is None or session.plan.settings != settings:
         try:
-            session.plan = prepare(settings, PROJECT_DIR)
+            session.plan = prepare(settings)
         except BadInput as e:
             log.error("kanta-seed: %s", e)
             session.run = None

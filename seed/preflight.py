@@ -18,6 +18,9 @@ from .kanta import Upload
 from .options import DEFAULT_DATA, Settings
 
 HEALTH_TIMEOUT_S = 5.0
+PROJECT_DIR = (
+    Path(__file__).resolve().parent.parent
+)  # its data/ is the second place the Yale zip is looked for
 
 
 class BadInput(ValueError):
@@ -126,7 +129,7 @@ def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
     )
 
 
-def prepare(settings: Settings, project_dir: Path, reach: bool = True) -> Plan:
+def prepare(settings: Settings, project_dir: Path = PROJECT_DIR, reach: bool = True) -> Plan:
     """Validate everything, load the data set and encode every upload; raises BadInput."""
     check_settings(settings)
     dataset = load_dataset(settings, project_dir)

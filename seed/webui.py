@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from locust.web import WebUI
 
 log = logging.getLogger("kanta_seed")
-PROJECT_DIR = Path(__file__).resolve().parent.parent  # as in lifecycle: where data/ is looked for
 TAB_KEY = "kanta-seed"
 SUMMARY_PATH = "/kanta-seed/summary.json"
 # Form fields Locust's /swarm handler treats specially; the rest are options, kanta-seed's among them.
@@ -94,7 +92,7 @@ def check_start_form(session: Session, web_ui: WebUI, types: dict[str, Any]) -> 
         return None  # Locust's login check on the view answers this one
     try:
         options, host = apply_form(env.parsed_options, request.form, env.host or "", types)
-        plan = prepare(Settings.from_options(options, host), PROJECT_DIR)
+        plan = prepare(Settings.from_options(options, host))
     except ValueError as e:  # BadInput, or a value Settings cannot read: a message, not a bare 500
         log.error("kanta-seed: %s (start refused)", e)
         return jsonify({"success": False, "message": f"kanta-seed: {e}", "host": env.host})
