@@ -91,7 +91,6 @@ class Upload:
     index: int
     member: str
     body: bytes
-    size: int  # of the image itself
     content_type: str  # the multipart header with this body's boundary
     event_code: str  # where it goes (with --loops --fresh-event each pass has its own event)
 

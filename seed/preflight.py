@@ -124,7 +124,7 @@ def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
     boundary = kanta.multipart_boundary()
     header = kanta.content_type_header(boundary)
     return tuple(
-        Upload(i, img.member, kanta.encode_upload(img, boundary), len(img.data), header, event_code)
+        Upload(i, img.member, kanta.encode_upload(img, boundary), header, event_code)
         for i, img in enumerate(dataset.images)
     )
 

@@ -77,7 +77,6 @@ def resume(session: Session, run: RunState, queue: WorkQueue, memory: ledgers.Me
         # Something the ledger does not know reached the event: an in-flight upload may be there.
         for i in doubtful:
             queue.entries[i].maybe_duplicate = True
-    run.resumed_in_flight = len(doubtful)
     done = queue.count("done")
     if done == queue.total:
         log.warning(

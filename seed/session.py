@@ -30,7 +30,6 @@ class RunState:
     verifier: Any = None  # seed.verify.Verifier, once the uploads are done
     readback: Any = None  # seed.verify.Readback, once the read-back has run
     uploads_done: bool = False  # every image had a result once (the read-back may reopen some)
-    resumed_in_flight: int = 0
     peak_users: int = 0  # the most users running at a claim
     spawned_at: float | None = None  # when every user was running (the ramp-up's end)
     cpu_at_start: float = field(
@@ -48,7 +47,6 @@ class Session:
     run: RunState | None = None
     runs: int = 0  # runs started by this process (the ledger resumes only the first)
     standin: StandinProcess | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def session_of(environment: Any) -> Session:

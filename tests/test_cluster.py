@@ -11,7 +11,7 @@ from seed.cluster import Coordinator, EventFailed, SeedLink, from_wire, to_wire
 from seed.kanta import Upload
 from seed.work import Result, WorkQueue
 
-UPLOADS = [Upload(i, f"m{i}", b"body%d" % i, 5, "multipart/form-data; boundary=b", "ev") for i in range(40)]
+UPLOADS = [Upload(i, f"m{i}", b"body%d" % i, "multipart/form-data; boundary=b", "ev") for i in range(40)]
 
 
 def cluster(n_links: int, users_per_link: int):
