@@ -21,7 +21,7 @@ from locust import stats as locust_stats
 from locust.runners import MasterRunner, WorkerRunner
 
 from . import progress, report, run, webui
-from .cluster import MESSAGE, Coordinator, SeedLink, from_wire, to_wire
+from .cluster import MESSAGE, RESULT_WINDOW_S, Coordinator, SeedLink, from_wire, to_wire
 from .options import Settings, add_arguments
 from .preflight import BadInput, prepare
 from .session import RunState, Session, session_of
@@ -91,7 +91,11 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
 
 
 def wire_worker(session: Session, runner: WorkerRunner) -> None:
-    link = SeedLink(send=lambda m: runner.send_message(MESSAGE, m), batch=lambda: runner.user_count)
+    link = SeedLink(
+        send=lambda m: runner.send_message(MESSAGE, m),
+        batch=lambda: runner.user_count,
+        result_window_s=RESULT_WINDOW_S,
+    )
     session.link = link
 
     def on_message(environment: Any, msg: Any, **_: Any) -> None:

@@ -130,6 +130,7 @@ def summarize(queue: WorkQueue, facts: RunFacts) -> dict[str, Any]:
         "client_cpu_s": round(cpu_s, 3),
         "cpu_s_per_1000_uploads": round(cpu_s / uploads_done * 1000, 3) if uploads_done and cpu_s else None,
         "peak_rss_mb": round(max((rss for _, rss in facts.usage.values()), default=0.0), 1),
+        "cpu_s_by_process": {owner: round(cpu, 3) for owner, (cpu, _) in sorted(facts.usage.items())},
         "versions": facts.versions,
         **readback_figures(queue, facts.verify, facts.readback, results),
     }
