@@ -22,6 +22,8 @@ def snapshot(session: Session) -> dict[str, Any]:
     sent = [e.result.sent_at for e in queue.entries if e.result is not None and e.result.sent_at]
     uploading = (run.ended_at or time.time()) - min(sent) if sent else 0.0
     rate = done / uploading if uploading > 0 else 0.0
+    if run.summary is not None:  # at the end, the summary's figure (it excludes the read-back's wait)
+        rate = run.summary["rate_per_s"]
     left = queue.total - done - failed
     return {
         "state": "finished" if run.finished else "running",

@@ -99,3 +99,15 @@ def test_timed_run_ends_cleanly(standin_factory, yale_zip, tmp_path):
     assert run.returncode == 0, run.output[-3000:]
     assert s["timed"] and 0 < s["uploaded"] < s["images"] and s["failed"] == 0
     assert "timed run: ended by --run-time" in run.output
+
+
+def test_locusts_own_reports_keep_working(standin, yale_zip, tmp_path):
+    run, _ = seed(
+        standin, yale_zip, tmp_path, "--html", str(tmp_path / "r.html"), "--json-file", str(tmp_path / "st")
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    assert "/pics/[event_code]" in (tmp_path / "r.html").read_text()
+    rows = {
+        (r["method"], r["name"]): r["num_requests"] for r in json.loads((tmp_path / "st.json").read_text())
+    }
+    assert rows[("POST", "/pics/[event_code]")] == 165 and rows[("POST", "/events")] == 1
