@@ -26,7 +26,7 @@ from .options import Settings
 from .preflight import RUN_TAG_LEN, Plan
 from .retry import RetryPolicy
 from .session import RunState, Session
-from .verify import Verifier, page_reader
+from .verify import Verifier, list_event, page_reader
 from .work import Result, WorkQueue
 
 log = logging.getLogger("kanta_seed")
@@ -94,8 +94,7 @@ def resume(session: Session, run: RunState, queue: WorkQueue, memory: ledgers.Me
 
 def foreign_images(session: Session, host: str, code: str, known: set[str]) -> bool:
     """Does the event hold an image whose uuid the ledger never recorded?"""
-    verifier = Verifier({}, WorkQueue([]), lambda i: None, 1)
-    listed = verifier.list_event(page_reader(http_session(session, host), host, code))
+    listed = list_event(page_reader(http_session(session, host), host, code))
     return listed is None or bool(set(listed) - known)  # unreadable: assume the worst
 
 

@@ -38,7 +38,6 @@ class Readback:
     listed: set[str] = field(default_factory=set)  # every uuid in the event at the last look
     polls: int = 0
     timed_out: bool = False
-    error: str = ""
 
 
 class Verifier:
@@ -66,26 +65,11 @@ class Verifier:
         """Every image in the run's events (uuid -> item), or None when a list could not be read."""
         items: dict[str, dict] = {}
         for read_page in self.readers.values():
-            listed = self.list_event(read_page)
+            listed = list_event(read_page)
             if listed is None:
                 return None
             items.update(listed)
         return items
-
-    def list_event(self, read_page: Callable[[int], tuple[int, Any]]) -> dict[str, dict] | None:
-        items: dict[str, dict] = {}
-        offset = 0
-        while True:
-            status, body = read_page(offset)
-            if status in (404, 500) and offset == 0:
-                return {}  # Kanta answers 500 (or 404) for an event it does not know: nothing stored
-            if status != 200 or not isinstance(body, list):
-                self.seen.error = f"GET /pics answered {status}"
-                return None
-            items.update({str(i.get("uuid")): i for i in body if isinstance(i, dict)})
-            if len(body) < PAGE:
-                return items
-            offset += PAGE
 
     def poll_once(self) -> None:
         listed = self.list_events()
@@ -139,6 +123,22 @@ class Verifier:
                 self.seen.timed_out = True
                 return self.seen
             self.sleep(min(POLL_S, max(0.0, deadline - self.clock())))
+
+
+def list_event(read_page: Callable[[int], tuple[int, Any]]) -> dict[str, dict] | None:
+    """Every image of one event (uuid -> item), paged; None when the list could not be read."""
+    items: dict[str, dict] = {}
+    offset = 0
+    while True:
+        status, body = read_page(offset)
+        if status in (404, 500) and offset == 0:
+            return {}  # Kanta answers 500 (or 404) for an event it does not know: nothing stored
+        if status != 200 or not isinstance(body, list):
+            return None
+        items.update({str(i.get("uuid")): i for i in body if isinstance(i, dict)})
+        if len(body) < PAGE:
+            return items
+        offset += PAGE
 
 
 def page_reader(client: Any, host: str, event_code: str) -> Callable[[int], tuple[int, Any]]:
