@@ -5,6 +5,36 @@ from collections.abc import Iterator
 import pytest
 
 from .helpers import YALE_ZIP, Standin, start_standin
+from .tripwire import Tripwire
+
+KANTA_DEFAULT_PORT = 8000  # where a Kanta developer's own stack listens: the suite never goes there
+TRIPWIRE = Tripwire(KANTA_DEFAULT_PORT)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    TRIPWIRE.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    TRIPWIRE.stop()
+    if TRIPWIRE.hits:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if TRIPWIRE.hits:
+        terminalreporter.section("SAFETY: the suite talked to Kanta's default port", red=True, bold=True)
+        for hit in TRIPWIRE.hits:
+            terminalreporter.write_line(f"connection to port {KANTA_DEFAULT_PORT} from {hit}")
+        terminalreporter.write_line(
+            "a test reached localhost:8000, where a developer's own Kanta stack listens: give it -H"
+        )
+    elif TRIPWIRE.busy:
+        terminalreporter.write_line(
+            f"note: {', '.join(TRIPWIRE.busy)} is held by another program, so the tripwire could not"
+            " watch it; the suite sends nothing there by design (the default-host case runs in a"
+            " network namespace of its own)"
+        )
 
 
 @pytest.fixture

@@ -89,10 +89,15 @@ class LocustRun:
         return next((ln for ln in self.output.splitlines() if ln.strip().startswith(prefix)), "")
 
 
-def spawn_locust(locustfile: str, *args: str, cwd: Path) -> subprocess.Popen:
+# A network namespace of the process's own, with only its loopback up: there, nothing listens on
+# localhost:8000 whatever runs on this machine, so a default-host case cannot reach a real stack.
+OWN_NETWORK = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
+def spawn_locust(locustfile: str, *args: str, cwd: Path, own_network: bool = False) -> subprocess.Popen:
     """A ``locust`` process in a session of its own, so a test can end it and its children by PID."""
     return subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", locustfile, *args],
+        [*(OWN_NETWORK if own_network else []), sys.executable, "-m", "locust", "-f", locustfile, *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -103,11 +108,17 @@ def spawn_locust(locustfile: str, *args: str, cwd: Path) -> subprocess.Popen:
 
 
 def run_locust(
-    *args: str, cwd: Path, timeout: float = RUN_TIMEOUT_S, locustfile: Path = LOCUSTFILE
+    *args: str,
+    cwd: Path,
+    timeout: float = RUN_TIMEOUT_S,
+    locustfile: Path = LOCUSTFILE,
+    own_network: bool = False,
 ) -> LocustRun:
     """A real headless ``locust`` process; bounded in time, killed by its own PID if it hangs."""
     t0 = time.monotonic()
-    proc = spawn_locust(str(locustfile), "--headless", "--only-summary", *args, cwd=cwd)
+    proc = spawn_locust(
+        str(locustfile), "--headless", "--only-summary", *args, cwd=cwd, own_network=own_network
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from .helpers import run_locust
+from .tripwire import Tripwire
 
 
 def closed_port() -> int:
@@ -100,7 +102,11 @@ def test_bad_input_exits_2_before_any_request(standin, yale_zip, tmp_path, case)
     args, words, at_standin = make_case(tmp_path, case)
     base = ["--images", str(yale_zip)] if "--images" not in args else []
     host = ["-H", standin.url] if at_standin else []
-    run = run_locust("-u", "3", "-r", "3", *host, *base, *args, cwd=tmp_path, timeout=30)
+    # The default host is a developer's own Kanta: that case runs where nothing can listen on it.
+    own_network = case == "no-host-nothing-on-8000"
+    run = run_locust(
+        "-u", "3", "-r", "3", *host, *base, *args, cwd=tmp_path, timeout=30, own_network=own_network
+    )
     assert run.returncode == 2, run.output[-2000:]
     lines = [ln for ln in run.output.splitlines() if ln.startswith("kanta-seed:")]
     assert len(lines) == 1 and words in lines[0], run.output[-2000:]
@@ -114,3 +120,19 @@ def test_readme_hostile_input_table_lists_exactly_these_cases():
     table = readme.split("### Hostile input", 1)[1].split("\n\n## ", 1)[0]
     rows = [ln.split("|")[1].strip() for ln in table.splitlines() if ln.startswith("| ") and "---" not in ln]
     assert sorted(rows[1:]) == sorted(CASES)  # rows[0] is the header
+
+
+def test_the_tripwire_records_what_connects_to_it():
+    """The suite's guard on port 8000 (tests/conftest.py), tried on a port of its own."""
+    port = closed_port()
+    wire = Tripwire(port, hosts=("127.0.0.1",)).start()
+    try:
+        assert wire.listening == [f"127.0.0.1:{port}"]
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+            c.sendall(b"POST /events HTTP/1.1\r\n")
+        deadline = time.monotonic() + 5
+        while not wire.hits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(wire.hits) == 1 and "POST /events" in wire.hits[0]
+    finally:
+        wire.stop()
