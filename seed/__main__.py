@@ -20,9 +20,23 @@ def options_help() -> str:
 
     parser = LocustArgumentParser(prog="kanta-seed", add_help=False, usage=argparse_usage())
     add_arguments(parser)
-    return parser.format_help().replace(
-        "options:", "kanta-seed options (also in the web UI's start form):", 1
-    )
+    text = parser.format_help().replace("options:", "kanta-seed options (also in the web UI's start form):", 1)
+    return text + LOCUST_DEFAULTS
+
+
+# Locust's own options whose meaning or default kanta-seed sets; Locust's help below cannot say so.
+LOCUST_DEFAULTS = """
+Locust options as kanta-seed uses them:
+  -H, --host URL        Kanta's base URL, with or without a path prefix such as /api/v1
+                        (default: http://localhost:8000)
+  -u, --users N         concurrent uploads (the old script's --batch-size)
+  --stop-timeout S      seconds uploads in flight get to finish on a stop (default: 10)
+  --web-host HOST       where the web UI listens (default: 127.0.0.1; add --web-login
+                        before opening it wider)
+
+exit codes: 0 every image where it should be, exactly once; 1 not every image (failed, lost,
+stopped, extra or missing copies); 2 bad input, nothing sent; 3 a check or the baseline failed
+"""
 
 
 def argparse_usage() -> str:

@@ -5,7 +5,7 @@ the only I/O is ``load_baselines`` reading baseline JSON files. Every function r
 one per problem, empty when all is well: the caller decides the exit code.
 
 - ``evaluate_checks``: absolute limits (k6-style thresholds): rate, p50/p95 latency, failure ratio,
-  drain time.
+  drain time, and the pipeline's: processed rate and time, share of images with a face, cluster purity.
 - ``load_baselines``: one or several earlier summaries, averaged, refused when they disagree on what
   was measured.
 - ``comparable``: why a run and a baseline measure different things (then a regression is noise).
@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from ipaddress import ip_address
 from pathlib import Path, PurePath
 from typing import Any
-from urllib.parse import urlsplit
+
+from .kanta import host_kind as kanta_host_kind
+from .summary import SCHEMA
 
 LATENCIES = ("p50", "p95", "p99")
-LOCAL_HOSTNAMES = {"localhost", "localhost.localdomain"}
+PROCESSED_FLOOR_S = 0.5  # a pipeline time must also grow by this much: 1.0 -> 1.3 s on a stand-in is noise
 
 
 class BaselineError(ValueError):
@@ -105,7 +106,52 @@ def evaluate_checks(summary: Mapping[str, Any], limits: Mapping[str, float | Non
     if limit is not None and drain is not None and _above(drain, limit):
         problems.append(f"check-drain-s: drain {drain:.1f} s > limit {_fmt(limit)} s")
 
+    limit = limits.get("min_processed_rate")
+    value = processed_rate_of(summary)
+    if limit is not None and value is not None and _below(value, limit):
+        problems.append(
+            f"check-min-processed-rate: {value:.1f} images processed/s < limit {_fmt(limit)} images/s"
+        )
+
+    limit = limits.get("processed_s")
+    value = _pipeline(summary, "processed_s")
+    if limit is not None and value is not None and _above(value, limit):
+        problems.append(f"check-processed-s: processed {value:.1f} s > limit {_fmt(limit)} s")
+
+    limit = limits.get("min_faces_share")
+    value = faces_share_of(summary)
+    if limit is not None and value is not None and _below(value, limit):
+        problems.append(f"check-min-faces-share: {value:.3f} of images with a face < limit {_fmt(limit)}")
+
+    limit = limits.get("min_cluster_purity")
+    clusters = summary.get("clusters")
+    value = _number(clusters.get("purity")) if isinstance(clusters, Mapping) else None
+    if limit is not None and value is None:
+        problems.append(f"check-min-cluster-purity: no clusters to check (limit {_fmt(limit)})")
+    elif limit is not None and value is not None and _below(value, limit):
+        problems.append(f"check-min-cluster-purity: purity {value:.3f} < limit {_fmt(limit)}")
+
     return problems
+
+
+def _pipeline(summary: Mapping[str, Any], key: str) -> float | None:
+    pipe = summary.get("pipeline")
+    return _number(pipe.get(key)) if isinstance(pipe, Mapping) else None
+
+
+def processed_rate_of(summary: Mapping[str, Any]) -> float | None:
+    return _pipeline(summary, "processed_per_s")
+
+
+def faces_share_of(summary: Mapping[str, Any]) -> float | None:
+    """Share of the images looked at that got at least one face."""
+    faces = summary.get("faces")
+    if not isinstance(faces, Mapping):
+        return None
+    found, without = _number(faces.get("images_with_faces")), _number(faces.get("images_without"))
+    if found is None or without is None or found + without == 0:
+        return None
+    return found / (found + without)
 
 
 # --- what makes two runs comparable ----------------------------------------------------------------
@@ -117,13 +163,7 @@ def host_kind(summary: Mapping[str, Any]) -> str:
     explicit = summary.get("host_kind")
     if isinstance(explicit, str) and explicit:
         return explicit
-    hostname = (urlsplit(str(summary.get("host", ""))).hostname or "").lower()
-    if hostname in LOCAL_HOSTNAMES:
-        return "local"
-    try:
-        return "local" if ip_address(hostname).is_loopback else "remote"
-    except ValueError:
-        return "remote"
+    return kanta_host_kind(str(summary.get("host", "")))
 
 
 def _data_set_name(summary: Mapping[str, Any]) -> str:
@@ -192,6 +232,11 @@ def load_baselines(paths: str | Path | Iterable[str | Path]) -> dict[str, Any]:
             raise BaselineError(f"baseline {path}: cannot read it as JSON ({e})") from e
         if not isinstance(doc, dict):
             raise BaselineError(f"baseline {path}: not a summary (a JSON object is expected)")
+        if doc.get("schema") != SCHEMA:
+            raise BaselineError(
+                f"baseline {path}: a summary of schema {doc.get('schema', 1)!r}, this kanta-seed writes"
+                f" schema {SCHEMA}; make a new baseline with this version (--summary-json)"
+            )
         docs.append(doc)
     for path, doc in zip(paths[1:], docs[1:], strict=True):
         differences = _differences(docs[0], doc, str(paths[0]), str(path))
@@ -230,6 +275,25 @@ def compare(
                 f"regression-rate: rate {mine:.1f} uploads/s < allowed {allowed:.1f} uploads/s"
                 f" (baseline {theirs:.1f} uploads/s, -{max_regression:.0%})"
             )
+    mine, theirs = processed_rate_of(run), processed_rate_of(baseline)
+    if mine is not None and theirs is not None:
+        allowed = theirs * (1 - max_regression)
+        if _below(mine, allowed):
+            problems.append(
+                f"regression-processed-rate: {mine:.1f} images processed/s < allowed {allowed:.1f}"
+                f" (baseline {theirs:.1f}, -{max_regression:.0%})"
+            )
+    mine, theirs = _pipeline(run, "processed_s"), _pipeline(baseline, "processed_s")
+    if mine is not None and theirs is not None:
+        allowed = max(theirs * (1 + max_regression), theirs + PROCESSED_FLOOR_S)
+        if _above(mine, allowed):
+            problems.append(
+                f"regression-processed-s: processed {mine:.1f} s > allowed {allowed:.1f} s"
+                f" (baseline {theirs:.1f} s, +{max_regression:.0%})"
+            )
+    mine, theirs = faces_share_of(run), faces_share_of(baseline)
+    if mine is not None and theirs is not None and _below(mine, theirs - 0.01):
+        problems.append(f"regression-faces-share: {mine:.3f} of images with a face < baseline {theirs:.3f}")
     for which in LATENCIES:
         mine, theirs = latency_of(run, which), latency_of(baseline, which)
         if mine is None or theirs is None:

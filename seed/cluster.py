@@ -1,15 +1,15 @@
 """Messages between the users' side (a ``SeedLink`` per process) and the one ``Coordinator``.
 
-The coordinator lives on the local runner or on the master and owns the ``WorkQueue`` and the
-event gate. Each process that runs users (the local process, or each worker) has one link, shared
-by its users. Both talk in small dicts; only the transport differs: direct calls in one process,
-Locust's own ``send_message`` channel in a cluster. So a local run exercises the same code as a
-distributed one.
+The coordinator lives on the local runner or on the master. It keeps the event gate (the run's
+events are made sure of once, before the first upload), the claims parked until images are ready,
+and the message dispatch; what happens to the images it hands to the ``Run`` directly. Each process
+that runs users (the local process, or each worker) has one link, shared by its users. Both talk in
+small dicts; only the transport differs: direct calls in one process, Locust's own ``send_message``
+channel in a cluster. So a local run exercises the same code as a distributed one.
 
 Link -> coordinator ops: ``event?``, ``event-result``, ``claim``, ``results``, ``release``.
 Coordinator -> link ops: ``event`` (create | ready | failed), ``grant`` (images), ``exit`` (code).
-Every message carries the run id; a message from another run is ignored. Event messages carry the
-event code: a run may upload to several events (``--loops N --fresh-event``), each made sure of once.
+Every message carries the run id; a message from another run is ignored.
 """
 
 from __future__ import annotations
@@ -24,16 +24,18 @@ import gevent
 from gevent.event import Event
 
 from .kanta import Upload
-from .retry import RetryPolicy
-from .work import Result, WorkQueue
+from .run import Run
+from .work import Result
 
 log = logging.getLogger("kanta_seed")
 
 MESSAGE = "kanta_seed"  # the one custom Locust message type both sides register
 RESULTS_PER_MESSAGE = 32
 RESULT_WINDOW_S = 0.02  # how long a worker may hold results back to send them in one message
+STALE_CLAIMS_S = 3.0  # a worker that heard nothing from the master this long may have been declared lost
 
 Send = Callable[[str, dict], None]  # coordinator side: send(owner, message)
+Users = Callable[[], int]  # how many users run now (for the summary's "users started")
 
 
 class EventFailed(Exception):
@@ -45,157 +47,125 @@ class LinkClosed(Exception):
 
 
 class Coordinator:
-    """The authority: hands out the event job once, grants claims, records results, sees completion."""
+    """The authority: hands out the event job once, grants claims, passes results to the run."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, users: Users = lambda: 0) -> None:
         self._send = send
-        self.run_id = ""
-        self.queue: WorkQueue | None = None
-        self.uploads: Sequence[Upload] = ()
-        self.primary_event = ""  # the first event: no claim is served before it exists
-        self.events: dict[str, list] = {}  # code -> [state, detail, waiting owners]
-        self.active = False
+        self._users = users
+        self.run: Run | None = None
+        self.gate = "idle"  # idle | unknown | creating | ready | failed
+        self.gate_detail = ""
+        self._gate_waiters: list[str] = []
         self._claim_waiters: dict[str, int] = {}  # owner -> n, parked until images are ready
         self._wakeup: gevent.Greenlet | None = None
-        self.on_complete: Callable[[], None] = lambda: None
-        self.on_event_failed: Callable[[str], None] = lambda detail: None
-        self.on_result: Callable[[str, Result, str], None] = lambda owner, result, state: None
-        self.on_claimed: Callable[[str, list[int]], None] = lambda owner, indices: None
-        self.on_released: Callable[[str, list[int], bool], None] = lambda owner, indices, maybe_sent: None
-        self.policy = RetryPolicy(max_attempts=1)
-        self.usage: dict[str, tuple[float, float]] = {}  # owner -> (CPU s this run, peak RSS MB)
-        self.drained_at: float | None = None  # wall time the last image was handed out
 
-    def begin(self, run_id: str, queue: WorkQueue, uploads: Sequence[Upload]) -> None:
-        """Start a run from a full queue (a web UI rerun calls this again)."""
-        self.run_id, self.queue, self.uploads = run_id, queue, uploads
-        self.primary_event = uploads[0].event_code if uploads else ""
-        self.events = {}
-        self.active = True
-        self.usage, self.drained_at = {}, None
-        self._claim_waiters.clear()
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id if self.run is not None else ""
+
+    def begin(self, run: Run) -> None:
+        """Start serving a run (a web UI rerun calls this again)."""
+        self.run = run
+        self.gate, self.gate_detail = "unknown", ""
+        self._gate_waiters, self._claim_waiters = [], {}
 
     def end(self) -> None:
-        self.active = False
-        self.events = {}
+        """Stop serving: parked claims stay parked (their users are being stopped)."""
+        self.gate = "idle"
         self._claim_waiters.clear()
         if self._wakeup is not None:
             self._wakeup.kill(block=False)
 
-    @property
-    def event_state(self) -> str:
-        """The primary event's state: unknown | creating | ready | failed (idle between runs)."""
-        return self.events.get(self.primary_event, ["unknown"])[0] if self.active else "idle"
-
-    @property
-    def event_detail(self) -> str:
-        return self.events.get(self.primary_event, ["", ""])[1]
-
     # --- incoming ---------------------------------------------------------------------------------
     def handle(self, owner: str, msg: dict) -> None:
-        if msg.get("run") != self.run_id or self.queue is None or not self.active:
+        run = self.run
+        if run is None or msg.get("run") != run.run_id:
             return  # a straggler from another run
         op = msg["op"]
+        if self.gate == "idle" and op not in ("results", "release"):
+            return  # the run is ending: no new work, but what happened in flight still counts
         if op == "event?":
-            self._event_request(owner, str(msg["code"]))
+            self._event_request(owner)
         elif op == "event-result":
-            self._event_result(str(msg["code"]), bool(msg["ok"]), str(msg.get("detail", "")))
+            self._event_result(bool(msg["ok"]), str(msg.get("detail", "")))
         elif op == "claim":
             self._claim_waiters[owner] = max(1, int(msg.get("n", 1)))
-            self._serve_claims()
+            self.serve()
         elif op == "results":
-            self.usage[owner] = tuple(msg["usage"])
+            run.record_usage(owner, tuple(msg["usage"]))
             for result in msg["results"]:
-                self._result(owner, Result(**result))
+                run.result(owner, Result(**result))
+            self.serve()
         elif op == "release":
             self.release(owner, msg.get("indices"), bool(msg.get("maybe_sent", True)))
         else:
             log.warning("kanta-seed: unknown message op %r from %s", op, owner)
 
     def release(self, owner: str, indices: Sequence[int] | None, maybe_sent: bool) -> list[int]:
-        """Put an owner's unfinished claims back for the others (stopped or lost owner)."""
-        if self.queue is None:
+        """Put an owner's unfinished claims back (a stopped or lost owner)."""
+        if self.run is None:
             return []
-        back = self.queue.release(owner, indices, maybe_sent)
-        self.on_released(owner, back, maybe_sent)
+        back = self.run.released(owner, list(indices) if indices is not None else None, maybe_sent)
         if indices is None:  # the owner is gone: forget its parked claim too
             self._claim_waiters.pop(owner, None)
-        if back:
-            self._serve_claims()
+        self.serve()
         return back
 
-    def reopen(self, index: int) -> None:
-        """Upload a done image again (lost after its 202); a waiting user takes it."""
-        assert self.queue is not None
-        self.queue.reopen(index)
-        self._serve_claims()
-
     # --- the event gate ---------------------------------------------------------------------------
-    def _event_request(self, owner: str, code: str) -> None:
-        gate = self.events.setdefault(code, ["unknown", "", []])
-        if gate[0] == "unknown":
-            gate[0] = "creating"
-            self._to(owner, {"op": "event", "code": code, "do": "create"})
-        elif gate[0] == "creating":
-            gate[2].append(owner)
+    def _event_request(self, owner: str) -> None:
+        assert self.run is not None
+        if self.gate == "unknown":
+            self.gate = "creating"
+            self._to(owner, {"op": "event", "do": "create", "codes": self.run.plan.event_codes})
+        elif self.gate == "creating":
+            self._gate_waiters.append(owner)
         else:
-            self._to(owner, {"op": "event", "code": code, "do": gate[0], "detail": gate[1]})
+            self._to(owner, {"op": "event", "do": self.gate, "detail": self.gate_detail})
 
-    def _event_result(self, code: str, ok: bool, detail: str) -> None:
-        gate = self.events.get(code)
-        if gate is None or gate[0] != "creating":
+    def _event_result(self, ok: bool, detail: str) -> None:
+        assert self.run is not None
+        if self.gate != "creating":
             return
-        gate[0], gate[1] = ("ready" if ok else "failed"), detail
-        for owner in gate[2]:
-            self._to(owner, {"op": "event", "code": code, "do": gate[0], "detail": detail})
-        gate[2].clear()
-        if not ok:
-            self.on_event_failed(f"{code}: {detail}")
-        else:
-            self._serve_claims()
+        self.gate, self.gate_detail = ("ready" if ok else "failed"), detail
+        self.run.event_outcome = detail if ok else f"failed: {detail}"
+        for owner in self._gate_waiters:
+            self._to(owner, {"op": "event", "do": self.gate, "detail": detail})
+        self._gate_waiters.clear()
+        self.serve()
 
-    # --- claims and results -----------------------------------------------------------------------
-    def _serve_claims(self) -> None:
-        assert self.queue is not None
-        if self.event_state != "ready":
+    # --- claims -----------------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Grant parked claims as far as the queue and the backlog bound allow."""
+        run = self.run
+        if run is None or self.gate != "ready":
             return
+        limit = run.grant_limit()
         for owner, n in list(self._claim_waiters.items()):
-            got = self.queue.claim(owner, n)
+            if limit is not None:
+                n = min(n, limit)
+            got = run.queue.claim(owner, n) if n > 0 else []
             if not got:
                 break
             del self._claim_waiters[owner]
-            self.on_claimed(owner, got)
-            self._to(owner, {"op": "grant", "uploads": [self.uploads[i] for i in got]})
-            if not self.queue.waiting:
-                self.drained_at = time.time()  # the tail starts: nothing left to hand out
+            if limit is not None:
+                limit -= len(got)
+            run.claimed(owner, got, self._users())
+            self._to(owner, {"op": "grant", "uploads": [run.plan.uploads[i] for i in got]})
         self._schedule_wakeup()
 
     def _schedule_wakeup(self) -> None:
-        # Parked claims wait for a retry's backoff to run out: wake them when it does.
-        assert self.queue is not None
-        delay = self.queue.next_ready_in()
+        # Parked claims wait for a retry's backoff to run out: wake them when it does. (The backlog
+        # bound is lifted by the read-back's polls, which call serve() themselves.)
+        assert self.run is not None
+        delay = self.run.queue.next_ready_in()
         if not self._claim_waiters or delay is None or (self._wakeup and not self._wakeup.dead):
             return
 
         def wake() -> None:
             self._wakeup = None
-            self._serve_claims()
+            self.serve()
 
         self._wakeup = gevent.spawn_later(delay + 0.001, wake)
-
-    def _result(self, owner: str, result: Result) -> None:
-        assert self.queue is not None
-        entry = self.queue.entries[result.index]
-        retryable = self.policy.retryable(result)
-        backoff = self.policy.backoff_s(entry.attempts + 1, result.retry_after_s) if retryable else 0.0
-        if self.policy.outcome_unknown(result):
-            entry.outcome_unknown = True  # a later success may be a second copy on the server
-        state = self.queue.report(owner, result, retryable, backoff)
-        self.on_result(owner, result, state)
-        if state in ("pending", "delayed"):
-            self._serve_claims()
-        if self.queue.complete:
-            self.on_complete()
 
     def _to(self, owner: str, msg: dict) -> None:
         self._send(owner, {**msg, "run": self.run_id})
@@ -205,29 +175,36 @@ class SeedLink:
     """The users' side in one process: asks for the event, claims in batches, reports results."""
 
     def __init__(
-        self, send: Callable[[dict], None], batch: Callable[[], int], result_window_s: float = 0.0
+        self,
+        send: Callable[[dict], None],
+        batch: Callable[[], int],
+        result_window_s: float = 0.0,
+        contact_age: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._send = send
         self._batch = batch
         # Over Locust's channel, results travel in batches (one message per window, not per upload):
         # the master's cost per upload was about 40% of a worker's when each result was a message.
         self._result_window_s = result_window_s
+        # Seconds since this process last heard from the coordinator. A worker frozen (SIGSTOP) or cut
+        # off past Locust's heartbeat was declared lost and its claims put in doubt: on waking up it
+        # must not send what it still holds.
+        self._contact_age = contact_age
         self._results: list[dict] = []
         self._flusher: gevent.Greenlet | None = None
-        self.run_id = ""
-        self.reset("", "")
+        self.reset("")
 
-    def reset(self, run_id: str, primary_event: str = "") -> None:
+    def reset(self, run_id: str) -> None:
         self.run_id = run_id
         self._results = []  # held back from another run: stale
         self._cpu_at_reset = time.process_time()
-        self.primary_event = primary_event  # the event every user makes sure of in on_start
         self.closed = False
         self._buffer: list[Upload] = []
         self._requesting = False
         self._granted = Event()
-        self._events: dict[str, tuple[str, str]] = {}  # code -> (asked | create | ready | failed, detail)
+        self._event: tuple[str, str, list[str]] = ("unknown", "", [])  # state, detail, codes to create
         self._event_news = Event()  # replaced on every event message, like _granted
+        self.dropped_stale = 0
 
     # --- incoming ---------------------------------------------------------------------------------
     def handle(self, msg: dict) -> None:
@@ -235,7 +212,7 @@ class SeedLink:
             return
         op = msg["op"]
         if op == "event":
-            self._events[str(msg["code"])] = (msg["do"], str(msg.get("detail", "")))
+            self._event = (msg["do"], str(msg.get("detail", "")), list(msg.get("codes") or []))
             self._wake_event_waiters()
         elif op == "grant":
             self._buffer.extend(msg["uploads"])
@@ -254,36 +231,46 @@ class SeedLink:
         news, self._event_news = self._event_news, Event()
         news.set()
 
-    def event_ready(self, code: str) -> bool:
-        return self._events.get(code, ("", ""))[0] == "ready"
-
     # --- used by users ----------------------------------------------------------------------------
-    def ensure_event(self, code: str, create: Callable[[str], tuple[bool, str]]) -> None:
-        """Block until the event exists; exactly one caller in the cluster creates each event."""
+    def ensure_events(self, create: Callable[[list[str]], tuple[bool, str]]) -> None:
+        """Block until the run's events exist; exactly one caller in the cluster creates them, all of
+        them at once, before the first upload (a loaded Kanta takes seconds per POST /events)."""
         while True:
             if self.closed:
                 raise LinkClosed()
             news = self._event_news  # taken first: in one process the answer arrives inside _to()
-            state, detail = self._events.get(code, ("unknown", ""))
+            state, detail, codes = self._event
             if state == "ready":
                 return
             if state == "failed":
                 raise EventFailed(detail)
             if state == "create":
-                self._events[code] = ("creating", "")  # this process's other users wait for the outcome
-                ok, detail = create(code)
-                self._to({"op": "event-result", "code": code, "ok": ok, "detail": detail})
-                self._events[code] = ("ready" if ok else "failed", detail)
+                self._event = ("creating", "", [])  # this process's other users wait for the outcome
+                ok, detail = create(codes)
+                self._event = ("ready" if ok else "failed", detail, [])
+                self._to({"op": "event-result", "ok": ok, "detail": detail})
                 self._wake_event_waiters()
                 continue
             if state == "unknown":
-                self._events[code] = ("asked", "")
-                self._to({"op": "event?", "code": code})
+                self._event = ("asked", "", [])
+                self._to({"op": "event?"})
             news.wait()
 
     def claim(self) -> Upload:
         """The next image for this user; blocks while none is ready (the run stops us when done)."""
-        while not self._buffer:
+        while True:
+            if self._buffer and self._contact_age() > STALE_CLAIMS_S:
+                self.dropped_stale += len(self._buffer)
+                log.warning(
+                    "kanta-seed: no word from the master for %.0f s: dropping %d claimed images it has"
+                    " given to others",
+                    self._contact_age(),
+                    len(self._buffer),
+                )
+                self._buffer.clear()
+                self._requesting = False
+            if self._buffer:
+                return self._buffer.pop(0)
             if self.closed:
                 raise LinkClosed()
             granted = self._granted  # taken first: in one process the grant arrives inside _to()
@@ -291,8 +278,7 @@ class SeedLink:
                 self._requesting = True
                 self.flush_results()
                 self._to({"op": "claim", "n": max(1, self._batch())})
-            granted.wait()
-        return self._buffer.pop(0)
+            granted.wait(timeout=1.0)  # wakes now and then to notice a lost contact
 
     def report(self, result: Result) -> None:
         self._results.append(dict(vars(result)))
@@ -337,10 +323,7 @@ UPLOAD_FIELDS = [f.name for f in fields(Upload)]
 
 def to_wire(msg: dict) -> dict:
     if msg.get("op") == "grant":
-        return {
-            **msg,
-            "uploads": [[getattr(u, f) for f in UPLOAD_FIELDS] for u in msg["uploads"]],
-        }
+        return {**msg, "uploads": [[getattr(u, f) for f in UPLOAD_FIELDS] for u in msg["uploads"]]}
     return msg
 
 

@@ -1,12 +1,15 @@
 """Image records and their loaders: a zip, a folder (nested is fine), or the built-in synthetic set.
 
 An image is told by its bytes (PNG, GIF, JPEG, BMP, WebP magic), not its name, so the original Yale
-GIFs named ``subject01.glasses`` load too. Its identity is its member path inside the data set,
-never its content: the Yale set has byte-identical pairs.
+GIFs named ``subject01.glasses`` load too, and it is checked to its end (a PNG's chunk CRCs and IEND,
+the end markers of GIF and JPEG, the sizes BMP and WebP declare): Kanta stores a truncated image and
+its face detection fails later. Its identity is its member path inside the data set, never its
+content (the Yale set has byte-identical pairs); its sha256 is what proves which copy Kanta holds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zipfile
 import zlib
@@ -38,13 +41,24 @@ class Image:
     filename: str  # what the server is told; carries the true extension
     content_type: str
     data: bytes
+    sha256: str = ""  # of data; filled in by make_image
+
+    @classmethod
+    def of(cls, member: str, filename: str, content_type: str, data: bytes) -> Image:
+        return cls(member, filename, content_type, data, hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class Skipped:
+    member: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class Dataset:
     source: str  # what was loaded, for the summary
     images: tuple[Image, ...]
-    skipped: tuple[str, ...]  # members that were not images
+    skipped: tuple[Skipped, ...]  # members that are not images, or not whole ones, and why
 
     @property
     def total_bytes(self) -> int:
@@ -59,6 +73,44 @@ def sniff(data: bytes) -> tuple[str, str] | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", "webp"
     return None
+
+
+def damage(data: bytes, ext: str) -> str | None:
+    """Why an image with this signature does not decode to its end, or None when it is whole."""
+    if ext == "png":
+        return png_damage(data)
+    if ext == "gif":
+        return None if data.rstrip(b"\x00").endswith(b"\x3b") else "truncated GIF (no trailer)"
+    if ext == "jpg":
+        return None if data.rstrip(b"\x00").endswith(b"\xff\xd9") else "truncated JPEG (no end marker)"
+    if ext == "bmp":
+        if len(data) < 26:
+            return "truncated BMP (no header)"
+        size, offset = struct.unpack_from("<I", data, 2)[0], struct.unpack_from("<I", data, 10)[0]
+        return None if offset <= size <= len(data) else "truncated BMP (shorter than its header says)"
+    if ext == "webp":
+        size = struct.unpack_from("<I", data, 4)[0] if len(data) >= 12 else 0
+        return None if 12 <= size + 8 <= len(data) else "truncated WebP (shorter than its header says)"
+    return None
+
+
+def png_damage(data: bytes) -> str | None:
+    """Walk the chunks: each CRC must match, IHDR first, IEND last (trailing bytes after it are fine)."""
+    pos, first = 8, True
+    while True:
+        if pos + 12 > len(data):
+            return "truncated PNG (no IEND chunk)"
+        length, tag = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            return f"truncated PNG (chunk {tag!r} runs past the end)"
+        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != struct.unpack_from(">I", data, end - 4)[0]:
+            return f"damaged PNG (bad CRC in chunk {tag.decode('latin-1')!r})"
+        if first and tag != b"IHDR":
+            return "damaged PNG (does not start with IHDR)"
+        if tag == b"IEND":
+            return None
+        pos, first = end, False
 
 
 def upload_filename(member: str, ext: str) -> str:
@@ -120,27 +172,38 @@ def load(path: Path) -> Dataset:
 
 def _collect(path: Path, entries: list[Entry]) -> Dataset:
     images: list[Image] = []
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     total = 0
     for member, declared, read in sorted(entries, key=lambda e: e[0]):
         if is_junk(member):
-            skipped.append(member)
+            skipped.append(Skipped(member, "junk (system file)"))
             continue
         if declared > MAX_IMAGE_BYTES:
             raise DatasetError(f"{member} is {declared} bytes, over the 20 MB limit per image")
         data = read()
         if len(data) > MAX_IMAGE_BYTES:
             raise DatasetError(f"{member} is over the 20 MB limit per image")
+        if not data:
+            skipped.append(Skipped(member, "empty (0 bytes)"))
+            continue
         kind = sniff(data)
         if kind is None:
-            skipped.append(member)
+            skipped.append(Skipped(member, "not an image (PNG, GIF, JPEG, BMP, WebP)"))
+            continue
+        why = damage(data, kind[1])
+        if why:
+            skipped.append(Skipped(member, why))
             continue
         total += len(data)
         if total > MAX_TOTAL_BYTES:
             raise DatasetError(f"data set {path} holds over 1 GB of images; split it into smaller sets")
-        images.append(Image(member, upload_filename(member, kind[1]), kind[0], data))
+        images.append(Image.of(member, upload_filename(member, kind[1]), kind[0], data))
     if not images:
-        raise DatasetError(f"data set {path} holds no images (PNG, GIF, JPEG, BMP, WebP); check the path")
+        damaged = [k for k in skipped if k.reason.startswith(("truncated", "damaged", "empty"))]
+        extra = f" ({len(damaged)} damaged, e.g. {damaged[0].member}: {damaged[0].reason})" if damaged else ""
+        raise DatasetError(
+            f"data set {path} holds no images (PNG, GIF, JPEG, BMP, WebP){extra}; check the path"
+        )
     return Dataset(str(path), tuple(images), tuple(skipped))
 
 
@@ -189,6 +252,6 @@ def synthetic() -> Dataset:
 
             member = f"synthetic/subject{s:02d}/subject{s:02d}_{cond}.png"
             images.append(
-                Image(member, PurePosixPath(member).name, "image/png", grayscale_png(80, 60, pixel))
+                Image.of(member, PurePosixPath(member).name, "image/png", grayscale_png(80, 60, pixel))
             )
     return Dataset("built-in synthetic set", tuple(images), ())

@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from ipaddress import ip_address
 from urllib.parse import quote, urlsplit
 
 from .dataset import Image
@@ -19,28 +20,47 @@ UPLOAD_FIELD = "image_file"
 HEALTH_PATH = "/system/health"
 EVENTS_PATH = "/events"
 PICS_PATH = "/pics"
+CLUSTERS_PATH = "/clusters"
 # Rows in Locust's stats: one per request kind, never one per image or event.
 EVENT_ROW = "/events"
 UPLOAD_ROW = "/pics/[event_code]"
 LIST_ROW = "/pics?event_code=[event_code]"
+IMAGE_ROW = "/pics/[uuid]"
+DELETE_ROW = "DELETE /pics/[event_code]/[uuid]"
+CLUSTERS_ROW = "/clusters?event_code=[event_code]"
+BLOB_ROW = "blob [event_code]/images/[uuid]"
+LOCAL_HOSTNAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 # What works end to end: the route pattern, the Azure container-name rule and VARCHAR(32) together.
 CODE_RULE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 CODE_MIN, CODE_MAX = 3, 32
 
 
-def event_code_problem(code: str) -> str | None:
-    """Why Kanta would break on this event code, or None when it works end to end."""
+def event_code_problems(code: str) -> list[str]:
+    """Every reason Kanta would break on this event code (all at once), or [] when it works end to end."""
+    out: list[str] = []
     if not CODE_MIN <= len(code) <= CODE_MAX:
-        return f"is {len(code)} characters long; Kanta needs {CODE_MIN}..{CODE_MAX}"
+        out.append(f"is {len(code)} characters long; Kanta needs {CODE_MIN}..{CODE_MAX}")
     if code != code.lower():
-        return "has upper-case letters; Kanta needs lower case (it is also a blob container name)"
-    if not CODE_RULE.fullmatch(code):
-        return (
-            "may only hold lowercase letters, digits and single hyphens,"
-            " starting and ending with a letter or digit"
+        out.append("has upper-case letters; Kanta needs lower case (it is also a blob container name)")
+    others = sorted({c for c in code.lower() if not (c.isascii() and (c.isalnum() or c == "-"))})
+    if others:
+        out.append(
+            "has " + ", ".join(repr(c) for c in others) + "; only lowercase letters, digits and hyphens work"
         )
-    return None
+    if "--" in code:
+        out.append("has a double hyphen; hyphens must stand alone")
+    if code[:1] == "-" or code[-1:] == "-":
+        out.append("starts or ends with a hyphen; it must start and end with a letter or digit")
+    if not out and not CODE_RULE.fullmatch(code):
+        out.append("may only hold lowercase letters, digits and single hyphens, alphanumeric at both ends")
+    return out
+
+
+def event_code_problem(code: str) -> str | None:
+    """All the problems of an event code in one sentence, or None."""
+    problems = event_code_problems(code)
+    return "; ".join(problems) if problems else None
 
 
 def host_problem(host: str) -> str | None:
@@ -57,6 +77,17 @@ def host_problem(host: str) -> str | None:
     if port == 0:
         return "has a port that is not a number in 1..65535"
     return None
+
+
+def host_kind(host: str) -> str:
+    """'local' for this machine (loopback: a stand-in, or a stack on this machine), else 'remote'."""
+    name = (urlsplit(host).hostname or "").lower()
+    if name in LOCAL_HOSTNAMES:
+        return "local"
+    try:
+        return "local" if ip_address(name).is_loopback else "remote"
+    except ValueError:
+        return "remote"
 
 
 def url(host: str, path: str) -> str:

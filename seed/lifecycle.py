@@ -1,39 +1,44 @@
-"""Locust event hooks that run kanta-seed: options, checks before the first request, the run's start,
-its end by itself when the queue is drained, and the summary and exit code.
+"""Locust event hooks only: which Locust event does what for kanta-seed.
 
 Which process does what:
 - local (one process): coordinator and users; the link talks to the coordinator by direct calls;
 - master: coordinator only (it loads the data set and sends image bytes with each claim);
 - worker: users only; it needs no data file.
+
+Stopping: the first Ctrl-C (SIGINT) or SIGTERM stops handing out work and lets the uploads in flight
+finish within --stop-timeout (default 10 s), so their uuids reach the ledger; the summary is printed
+and the process exits. A second signal stops at once (what was in flight is recorded as maybe sent,
+for the next run to decide by content); a third leaves without a word more.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
+import signal
 import sys
 import time
+from ipaddress import ip_address
 from typing import Any
 
 import gevent
 from locust import events
-from locust import stats as locust_stats
 from locust.runners import MasterRunner, WorkerRunner
 
-from . import progress, report, run, webui
+from . import driver, guard, webui
 from .cluster import MESSAGE, RESULT_WINDOW_S, Coordinator, SeedLink, from_wire, to_wire
 from .options import Settings, add_arguments
-from .preflight import BadInput, prepare
-from .session import RunState, Session, session_of
+from .preflight import BadInput
+from .session import Session, session_of
 from .standin_process import StandinError, StandinProcess
+from .summary import EXIT_BAD_INPUT
 
 log = logging.getLogger("kanta_seed")
-PROGRESS_EVERY_S = 3.0
 LOST_WORKER_POLL_S = 1.0
-RUN_ID_OPTION = "kanta_seed_run"  # these two travel to workers inside Locust's spawn message
-EVENT_OPTION = "kanta_seed_event"  # the run's first event, which every user makes sure of
+RUN_ID_OPTION = "kanta_seed_run"  # travels to workers inside Locust's spawn message
 # Without --stop-timeout Locust kills users mid-request, and an upload killed in flight may or may
-# not have been stored. A short grace lets it finish and report; waiting users leave at once.
+# not have been stored. A grace lets it finish and report; waiting users leave at once.
 DEFAULT_STOP_TIMEOUT_S = 10.0
 SESSIONS: list[Session] = []  # for the events Locust fires without the environment (one per process)
 
@@ -41,7 +46,7 @@ SESSIONS: list[Session] = []  # for the events Locust fires without the environm
 def fail_bad_input(message: str) -> None:
     """One line on stderr, exit code 2, before anything was sent."""
     print(f"kanta-seed: {message}", file=sys.stderr, flush=True)
-    sys.exit(report.EXIT_BAD_INPUT)
+    sys.exit(EXIT_BAD_INPUT)
 
 
 @events.init_command_line_parser.add_listener
@@ -70,35 +75,60 @@ def ensure_session(environment: Any) -> Session:
 @events.init.add_listener
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
     session = ensure_session(environment)
+    gevent.signal_handler(signal.SIGINT, on_signal, session, "Ctrl-C (SIGINT)")
     if isinstance(runner, WorkerRunner):
         return
     if not environment.stop_timeout:
         environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
+    options = environment.parsed_options
     if web_ui is not None:
         webui.attach(session, web_ui)
-    options = environment.parsed_options
+        warn_if_open(options)
     if options is not None and getattr(options, "standin", False):
         start_standin(session)
     if options is not None and options.headless:
         # Headless: every check now, before any user starts. (The web UI checks its form on start.)
-        settings = Settings.from_options(options, environment.host or "")
         try:
-            session.plan = prepare(settings)
-        except BadInput as e:
+            session.plan = driver.prepare_plan(session, Settings.from_options(options, environment.host))
+        except (BadInput, ValueError) as e:
             stop_standin(session)
             fail_bad_input(str(e))
-        log_plan(session)
+        driver.log_plan(session.plan)
+
+
+def warn_if_open(options: Any) -> None:
+    """A seeding console that can send load anywhere should not be reachable from elsewhere unasked."""
+    host = (getattr(options, "web_host", "") or "").strip()
+    try:
+        loopback = host in ("localhost",) or ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not (getattr(options, "web_login", False) or getattr(options, "web_auth", None)):
+        where = host if host not in ("", "*", "0.0.0.0", "::") else "every network interface"
+        log.warning(
+            "kanta-seed: the web UI listens on %s without a login: anyone who can reach it can start uploads"
+            " to any host; add --web-login (or --web-auth user:pass), or --web-host 127.0.0.1",
+            where,
+        )
 
 
 def wire_worker(session: Session, runner: WorkerRunner) -> None:
+    contact = {"at": time.time()}
+
+    def heard(**_: Any) -> None:
+        contact["at"] = time.time()
+
+    runner.environment.events.heartbeat_received.add_listener(heard)
     link = SeedLink(
         send=lambda m: runner.send_message(MESSAGE, m),
         batch=lambda: runner.user_count,
         result_window_s=RESULT_WINDOW_S,
+        contact_age=lambda: time.time() - contact["at"],
     )
     session.link = link
 
     def on_message(environment: Any, msg: Any, **_: Any) -> None:
+        heard()
         data = from_wire(msg.data)
         if data.get("op") == "exit":  # the master's verdict: every process exits with the run's code
             environment.process_exit_code = int(data["code"])
@@ -111,22 +141,22 @@ def wire_worker(session: Session, runner: WorkerRunner) -> None:
 def wire_coordinator(session: Session, runner: Any) -> None:
     if isinstance(runner, MasterRunner):
         coordinator = Coordinator(
-            send=lambda owner, m: runner.send_message(MESSAGE, to_wire(m), client_id=owner)
+            send=lambda owner, m: runner.send_message(MESSAGE, to_wire(m), client_id=owner),
+            users=lambda: runner.user_count,
         )
         runner.register_message(
             MESSAGE, lambda environment, msg, **_: coordinator.handle(msg.node_id, msg.data)
         )
-        gevent.spawn(release_lost_workers, session, runner)
+        guard.spawn("lost-worker watch", release_lost_workers, session, runner, on_error=watch_failed)
     else:
-        coordinator = Coordinator(send=lambda owner, m: link.handle(m))
+        coordinator = Coordinator(send=lambda owner, m: link.handle(m), users=lambda: runner.user_count)
         link = SeedLink(send=lambda m: coordinator.handle("local", m), batch=lambda: runner.user_count)
         session.link = link
-    coordinator.on_complete = lambda: gevent.spawn(run.uploads_complete, session, session.run)
-    coordinator.on_event_failed = lambda detail: on_event_failed(session, detail)
-    coordinator.on_result = lambda owner, result, state: run.on_result(session, owner, result, state)
-    coordinator.on_claimed = lambda owner, indices: run.on_claimed(session, owner, indices)
-    coordinator.on_released = lambda owner, indices, sent: run.on_released(session, owner, indices, sent)
     session.coordinator = coordinator
+
+
+def watch_failed(name: str, error: BaseException) -> None:
+    log.error("kanta-seed: internal error in the %s: %s: %s", name, type(error).__name__, error)
 
 
 def start_standin(session: Session) -> None:
@@ -147,24 +177,9 @@ def start_standin(session: Session) -> None:
 
 
 def stop_standin(session: Session) -> None:
-    if session.standin is not None:
-        session.standin.stop()
-        session.standin = None
-
-
-def log_plan(session: Session) -> None:
-    plan = session.plan
-    assert plan is not None
-    ds = plan.dataset
-    log.info(
-        "kanta-seed: %d images (%.1f MB) from %s%s -> event %s at %s",
-        len(ds.images),
-        ds.total_bytes / 1e6,
-        ds.source,
-        f", {len(ds.skipped)} non-image members skipped" if ds.skipped else "",
-        plan.settings.event_code,
-        plan.settings.host,
-    )
+    standin, session.standin = session.standin, None
+    if standin is not None:
+        standin.stop()
 
 
 @events.test_start.add_listener
@@ -186,65 +201,52 @@ def start_when_runner_is_set(environment: Any) -> None:
 def start_test(environment: Any) -> None:
     session = ensure_session(environment)
     options = environment.parsed_options
-    settings = Settings.from_options(options, environment.host or "")
+    settings = Settings.from_options(options, environment.host)
     session.settings = settings
+    apply_user_settings(environment, settings)
     if session.coordinator is None:  # a worker: join the master's run
         assert session.link is not None
-        session.link.reset(str(getattr(options, RUN_ID_OPTION, "")), str(getattr(options, EVENT_OPTION, "")))
+        session.link.reset(str(getattr(options, RUN_ID_OPTION, "")))
         return
-    if session.plan is None or session.plan.settings != settings:
+    plan = session.plan
+    session.plan = None  # a plan serves one run: the next looks at the event afresh
+    if plan is None or plan.settings != settings:
         try:
-            session.plan = prepare(settings)
-        except BadInput as e:
+            plan = driver.prepare_plan(session, settings)
+        except (BadInput, ValueError) as e:
             log.error("kanta-seed: %s", e)
             session.run = None
-            gevent.spawn(stop_runner, environment)
+            gevent.spawn(driver.stop_runner, environment)
             return
-        log_plan(session)
-    this_run = run.begin(session, session.plan)
-    setattr(options, RUN_ID_OPTION, this_run.run_id)
-    setattr(options, EVENT_OPTION, this_run.plan.uploads[0].event_code)
+        driver.log_plan(plan)
+    run = driver.begin(session, plan)
+    setattr(options, RUN_ID_OPTION, run.run_id)
     if session.link is not None:
-        session.link.reset(this_run.run_id, this_run.plan.uploads[0].event_code)
-    gevent.spawn(report_progress, session, this_run)
+        session.link.reset(run.run_id)
 
 
-def on_event_failed(session: Session, detail: str) -> None:
-    log.error("kanta-seed: the event %s could not be made sure of: %s", session.settings.event_code, detail)
-    if session.run is not None:
-        session.run.event_outcome = f"failed: {detail}"
-    gevent.spawn(end_run, session, "the event could not be made sure of")
-
-
-def end_run(session: Session, reason: str) -> None:
-    log.info("kanta-seed: %s, stopping the run", reason)
-    if getattr(session.environment.parsed_options, "csv_prefix", None):
-        # Locust's CSV writer only writes on its interval and not at exit: give it one more tick
-        # so --csv holds the run's final figures.
-        gevent.sleep(locust_stats.CSV_STATS_INTERVAL_SEC + 0.2)
-    stop_runner(session.environment)
-
-
-def stop_runner(environment: Any) -> None:
-    """End the test the way its mode expects: headless exits, the web UI stays up showing STOPPED."""
-    options = environment.parsed_options
-    if options.headless or (getattr(options, "autostart", False) and getattr(options, "autoquit", -1) != -1):
-        environment.runner.quit()
-    else:
-        environment.runner.stop()
+def apply_user_settings(environment: Any, settings: Settings) -> None:
+    """What the user class takes from the settings before it spawns (a request's time limit)."""
+    for user_class in environment.user_classes:
+        if hasattr(user_class, "network_timeout"):
+            user_class.network_timeout = settings.request_timeout
+            user_class.connection_timeout = min(settings.request_timeout, 10.0)
 
 
 @events.spawning_complete.add_listener
 def on_spawning_complete(user_count: int, **_: Any) -> None:
     # Locust fires this on every process of one run; only the coordinating process keeps a run.
     for session in SESSIONS:
-        if session.run is not None and session.run.spawned_at is None and session.coordinator is not None:
-            session.run.spawned_at = time.time()
+        run = session.run
+        if run is not None and run.spawned_at is None and session.coordinator is not None:
+            run.spawned_at = time.time()
 
 
 @events.test_stopping.add_listener
 def on_test_stopping(environment: Any, **_: Any) -> None:
     session = session_of(environment)
+    if session.coordinator is not None:
+        session.coordinator.end()  # no more work for anyone; uploads in flight still report
     if session.link is not None:
         session.link.close()
 
@@ -256,42 +258,114 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         if session.link is not None:
             session.link.hand_back_unsent()
         return
-    run.finish(session)
+    if session.link is not None:
+        session.link.hand_back_unsent()
+    driver.finish(session, stop_note=stop_note(session))
+
+
+def stop_note(session: Session) -> str:
+    if session.stop_signals:
+        return session.stop_why
+    return "stopped from the web UI" if not session.environment.parsed_options.headless else "stopped"
 
 
 @events.quitting.add_listener
 def on_quitting(environment: Any, **_: Any) -> None:
+    """Locust is shutting down (the run ended, Ctrl-C, or its SIGTERM handler): a run still going is
+    stopped gracefully here, before Locust reads the exit code."""
     session = getattr(environment, "kanta_seed", None)
     if session is None:
         return
+    run = session.run
+    if session.coordinator is not None and run is not None and not run.finished:
+        if not session.stop_signals:
+            session.stop_signals, session.stop_why = 1, "stopped by SIGTERM"
+            log.warning(
+                "kanta-seed: stopping: uploads in flight get %g s to finish", environment.stop_timeout
+            )
+        environment.runner.stop()
+        driver.finish(session, stop_note=stop_note(session))
+    if not environment.parsed_options.headless:
+        stop_standin(session)
+
+
+@events.quit.add_listener
+def on_quit(exit_code: int, **_: Any) -> None:
+    """After Locust's own final tables: the verdict is the last thing on the screen."""
+    for session in SESSIONS:
+        if session.coordinator is not None and session.environment.parsed_options.headless:
+            driver.print_summary(session.run)
+        stop_standin(session)
+
+
+def on_signal(session: Session, name: str) -> None:
+    """SIGINT: the first stops gracefully, the second at once, the third leaves."""
+    session.stop_signals += 1
+    env = session.environment
+    if session.stop_signals == 1:
+        session.stop_why = f"stopped by {name}"
+        log.warning(
+            "kanta-seed: %s: stopping; uploads in flight get %g s to finish (again to stop at once)",
+            name, env.stop_timeout or 0,
+        )  # fmt: skip
+        session.stopper = gevent.spawn(stop_gracefully, session)
+    elif session.stop_signals == 2:
+        log.warning("kanta-seed: %s again: stopping now; what was in flight is recorded as maybe sent", name)
+        stop_now(session)
+    else:
+        stop_standin(session)
+        os._exit(130)
+
+
+def stop_gracefully(session: Session) -> None:
+    env = session.environment
     if session.coordinator is not None:
-        run.finish(session)  # Ctrl-C: Locust reads the exit code before it stops the runner
-    stop_standin(session)
+        session.coordinator.end()
+    env.runner.quit()  # users finish within --stop-timeout; test_stop finishes the run
+    leave(env)
 
 
-def report_progress(session: Session, run: RunState) -> None:
-    """A progress line every few seconds, so a long run in a terminal is not silent."""
-    while not run.finished:
-        gevent.sleep(PROGRESS_EVERY_S)
-        if run.finished or session.run is not run:
-            return
-        log.info(progress.line(progress.snapshot(session)))
+def stop_now(session: Session) -> None:
+    """Kill the users mid-request: their claims stay in the ledger as in flight (maybe sent)."""
+    env = session.environment
+    env.runner.user_greenlets.kill(block=False)
+    if session.stopper is not None and isinstance(env.runner, MasterRunner):
+        session.stopper.kill(block=False)  # a master waits up to a minute for its workers' users
+    run = session.run
+    if run is not None and session.coordinator is not None and not run.finished:
+        for owner in run.queue.owners_in_flight():
+            run.released(owner, None, maybe_sent=True)
+        driver.finish(session, stop_note=session.stop_why + ", then stopped at once")
+
+    def quit_now() -> None:
+        env.runner.quit()
+        leave(env)
+
+    gevent.spawn(quit_now)
+
+
+def leave(env: Any) -> None:
+    """The web UI's process ends with its runner when a signal stopped it."""
+    if env.web_ui is not None:
+        env.web_ui.stop()
 
 
 def release_lost_workers(session: Session, runner: MasterRunner) -> None:
-    """A worker that vanished (killed, lost its network) has its claims put back for the others."""
+    """A worker that vanished (killed, frozen, cut off) has its claims put in doubt: the read-back
+    decides by content whether they reached Kanta, and sends the others again."""
     while True:
         gevent.sleep(LOST_WORKER_POLL_S)
         coordinator = session.coordinator
-        if coordinator is None or coordinator.queue is None or coordinator.event_state == "idle":
+        if coordinator is None or coordinator.run is None or coordinator.gate == "idle":
             continue
-        for owner in coordinator.queue.owners_in_flight():
+        for owner in coordinator.run.queue.owners_in_flight():
             client = runner.clients.get(owner)
             if client is None or client.state == "missing":
                 back = coordinator.release(owner, None, maybe_sent=True)
                 if back:
                     log.warning(
-                        "kanta-seed: worker %s is gone; %d claimed images go back to the queue",
+                        "kanta-seed: worker %s is gone; its %d claimed images are in doubt until the event"
+                        " shows whether they reached Kanta",
                         owner,
                         len(back),
                     )

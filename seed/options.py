@@ -1,202 +1,351 @@
-"""kanta-seed's options (in the web UI form and `kanta-seed --help`) and one frozen view of them."""
+"""kanta-seed's options, declared once: each ``Settings`` field carries its flag, default, help and web-UI
+metadata, and ``add_arguments`` registers them all on Locust's parser.
+
+Like Locust's own options (``LOCUST_<NAME>``), each one can also come from an environment variable
+``KANTA_SEED_<NAME>`` or from a ``locust.conf`` line, and the start form of the web UI shows it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .kanta import DEFAULT_EVENT_CODE, DEFAULT_HOST, default_event_name
 
 DEFAULT_DATA = Path("data") / "yale_png.zip"
-CHECKS = ("min_rate", "p50_ms", "p95_ms", "fail_ratio", "drain_s")  # --check-<name with dashes>
+ENV_PREFIX = "KANTA_SEED_"
+WAIT_STAGES = ("accepted", "stored", "faces")  # --wait-for: where a run may end, in pipeline order
+DEFAULT_WEB_HOST = "127.0.0.1"  # kanta-seed's web UI can send load anywhere: loopback unless asked
 
 
-def add_arguments(parser: Any) -> None:
-    """Register the options on Locust's parser (``events.init_command_line_parser``).
+def option(flag: str, default: Any, help: str, *, web: bool = True, **argparse: Any) -> Any:
+    """A Settings field that is also a command-line option (see add_arguments)."""
+    return field(default=default, metadata={"flag": flag, "help": help, "web": web, "argparse": argparse})
 
-    On the parser itself, not an argument group: only Locust's own add_argument marks an option
-    for the web UI form.
-    """
-    g = parser
-    g.add_argument(
-        "--event-code",
-        default=DEFAULT_EVENT_CODE,
-        help="Kanta event to seed: 3..32 lowercase letters, digits and single hyphens",
-    )
-    g.add_argument(
-        "--event-name", default="", help="Event name shown in Kanta (default: derived from the code)"
-    )
-    g.add_argument(
-        "--images",
-        default="",
-        help=f"A zip or a folder of images (default: {DEFAULT_DATA} when it exists)",
-    )
-    g.add_argument(
-        "--standin",
-        action="store_true",
-        default=False,
-        include_in_web_ui=False,
-        help="Start the built-in Kanta stand-in on a free 127.0.0.1 port and seed it "
-        "(with no data file, a built-in synthetic set of 165 PNGs)",
-    )
-    g.add_argument("--summary-json", default="", help="Write the end-of-run summary as JSON to this path")
-    g.add_argument(
-        "--max-attempts",
-        type=int,
-        default=5,
-        help="Tries per image for what is worth retrying (no answer, 5xx, 429), with backoff",
-    )
-    g.add_argument(
-        "--no-verify",
-        action="store_true",
-        default=False,
-        help="Skip the read-back that proves each image is stored (and repairs images lost after 202)",
-    )
-    g.add_argument(
-        "--verify-timeout",
-        type=float,
-        default=60.0,
-        help="Seconds the read-back may wait for every image to show up on the server",
-    )
-    g.add_argument(
-        "--ledger",
-        default="",
-        help="Where to record what was stored, to resume after a crash"
-        " (default: data/ledgers/<host>--<event>.jsonl)",
-    )
-    g.add_argument(
-        "--fresh",
-        action="store_true",
-        default=False,
-        help="Ignore the ledger: upload every image again, even those an earlier run stored",
-    )
-    g.add_argument(
-        "--standin-faults",
-        default="",
-        include_in_web_ui=False,
-        help='Fault flags for --standin, e.g. "--error-rate 0.2 --loss-rate 0.05"'
-        " (see python -m seed.standin -h)",
-    )
-    g.add_argument(
-        "--loops",
-        type=int,
-        default=1,
-        help="Upload the data set this many times (a longer benchmark); to one event unless --fresh-event",
-    )
-    g.add_argument(
-        "--fresh-event",
-        action="store_true",
-        default=False,
-        help="Upload each pass of --loops to a new event of its own (<code>-<run>-<pass>)",
-    )
-    g.add_argument(
-        "--summary-md", default="", help="Write the summary as a Markdown table (for a CI job summary)"
-    )
-    g.add_argument(
-        "--check-min-rate", type=float, default=None, help="Fail (exit 3) below this many uploads/s (steady)"
-    )
-    g.add_argument(
-        "--check-p50-ms",
-        type=float,
-        default=None,
-        help="Fail (exit 3) when the p50 upload latency is above this",
-    )
-    g.add_argument(
-        "--check-p95-ms",
-        type=float,
-        default=None,
-        help="Fail (exit 3) when the p95 upload latency is above this",
-    )
-    g.add_argument(
-        "--check-fail-ratio",
-        type=float,
-        default=None,
-        help="Fail (exit 3) when this share of attempts failed, e.g. 0.01",
-    )
-    g.add_argument(
-        "--check-drain-s",
-        type=float,
-        default=None,
-        help="Fail (exit 3) when images took longer to show up on the server",
-    )
-    g.add_argument(
-        "--baseline",
-        default="",
-        help="Summary JSON file(s) to compare with, comma-separated (averaged); a regression exits 3",
-    )
-    g.add_argument(
-        "--max-regression",
-        type=float,
-        default=0.15,
-        help="Allowed regression against the baseline, as a share (latency also gets a 5 ms floor)",
-    )
-    g.add_argument(
-        "--force-compare",
-        action="store_true",
-        default=False,
-        help="Compare with a baseline even when the runs differ (data set, users, processes, host kind)",
-    )
-    g.add_argument(
-        "--upload-pause",
-        type=float,
-        default=0.0,
-        help="Seconds each user waits between its uploads (the old script's --delay; default none)",
-    )
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What one run was asked to do, read once from Locust's parsed options."""
+    """What one run was asked to do: Locust's host plus every kanta-seed option, read once."""
 
-    host: str
-    event_code: str
-    event_name: str
-    images: str
-    standin: bool
-    summary_json: str
-    upload_pause: float
-    max_attempts: int = 5
-    verify: bool = True
-    verify_timeout: float = 60.0
-    ledger: str = ""
-    fresh: bool = False
-    loops: int = 1
-    fresh_event: bool = False
-    summary_md: str = ""
-    checks: tuple[tuple[str, float], ...] = ()  # (name, limit) of each check asked for
-    baseline: tuple[str, ...] = ()
-    max_regression: float = 0.15
-    force_compare: bool = False
+    host: str = DEFAULT_HOST  # Locust's -H (not ours); no -H means Kanta's default
+    event_code: str = option(
+        "--event-code",
+        DEFAULT_EVENT_CODE,
+        "Kanta event to seed: 3..32 lowercase letters, digits, single hyphens",
+    )
+    event_name: str = option("--event-name", "", "Event name shown in Kanta (default: derived from the code)")
+    images: str = option(
+        "--images",
+        "",
+        f"A zip or a folder of images (default: {DEFAULT_DATA} in the working folder or the project, when it"
+        " exists)",
+    )
+    standin: bool = option(
+        "--standin",
+        False,
+        "Start the built-in Kanta stand-in on a free 127.0.0.1 port and seed it (with no data file, a"
+        " built-in synthetic set of 165 PNGs)",
+        web=False,
+    )
+    standin_faults: str = option(
+        "--standin-faults",
+        "",
+        'Stand-in flags for --standin, e.g. "--error-rate 0.2" or "--instant"'
+        " (see python -m seed.standin -h)",
+        web=False,
+    )
+    wait_for: str = option(
+        "--wait-for",
+        "faces",
+        "When the run is done: every image accepted (202), stored (listed by Kanta) or with its faces"
+        " detected",
+        choices=WAIT_STAGES,
+    )
+    no_verify: bool = option("--no-verify", False, "Skip the read-back: the same as --wait-for accepted")
+    verify_timeout: float = option(
+        "--verify-timeout",
+        60.0,
+        "Seconds the read-back waits with nothing changing on the server before it gives up",
+        type=float,
+    )
+    upload_pause: float = option(
+        "--upload-pause",
+        0.0,
+        "Seconds each user waits between its uploads (the old script's --delay)",
+        type=float,
+    )
+    max_attempts: int = option(
+        "--max-attempts", 30, "Tries per image for what is worth retrying (no answer, 5xx, 429)", type=int
+    )
+    retry_for: float = option(
+        "--retry-for",
+        60.0,
+        "Seconds an image keeps being retried after its first failure (rides through a backend restart)",
+        type=float,
+    )
+    request_timeout: float = option(
+        "--request-timeout", 20.0, "Seconds an upload may take before it is cut off and retried", type=float
+    )
+    max_backlog: int = option(
+        "--max-backlog",
+        100,
+        "Most images accepted by Kanta but not yet listed (its pipeline drops uploads it cannot drain);"
+        " 0 = unbounded",
+        type=int,
+    )
+    ledger: str = option(
+        "--ledger",
+        "",
+        "What was stored where, to resume after a crash (default: per user, under"
+        " ~/.cache/kanta-seed/ledgers/)",
+    )
+    fresh: bool = option(
+        "--fresh", False, "Ignore the ledger: upload every image again, even those an earlier run stored"
+    )
+    allow_existing: bool = option(
+        "--allow-existing", False, "Seed an event that already holds images, uploading every image anyway"
+    )
+    top_up: bool = option(
+        "--top-up", False, "Seed an event that already holds images with only what it lacks, by content"
+    )
+    keep_extra_copies: bool = option(
+        "--keep-extra-copies", False, "Leave extra copies this run stored by accident (default: remove them)"
+    )
+    blob_host: str = option(
+        "--blob-host",
+        "",
+        "HOST[:PORT] to read image blobs from, when the blob URLs Kanta lists name a host this machine"
+        " cannot reach (default: the URL's own host, else Kanta's host)",
+    )
+    strict: bool = option("--strict", False, "Refuse a data set with any member skipped (exit 2)")
+    summary_json: str = option("--summary-json", "", "Write the end-of-run summary as JSON to this path")
+    summary_md: str = option("--summary-md", "", "Write the summary as a Markdown table (a CI job summary)")
+    loops: int = option(
+        "--loops", 1, "Upload the data set this many times (a longer benchmark); to one event", type=int
+    )
+    fresh_event: bool = option(
+        "--fresh-event", False, "With --loops: each pass to a new event of its own (<code>-<run>-<pass>)"
+    )
+    check_min_rate: float | None = option(
+        "--check-min-rate", None, "Fail (exit 3) below this many uploads/s (steady)", type=float
+    )
+    check_p50_ms: float | None = option(
+        "--check-p50-ms", None, "Fail (exit 3) when the p50 upload latency is above this", type=float
+    )
+    check_p95_ms: float | None = option(
+        "--check-p95-ms", None, "Fail (exit 3) when the p95 upload latency is above this", type=float
+    )
+    check_fail_ratio: float | None = option(
+        "--check-fail-ratio", None, "Fail (exit 3) when this share of attempts failed, e.g. 0.01", type=float
+    )
+    check_drain_s: float | None = option(
+        "--check-drain-s",
+        None,
+        "Fail (exit 3) when the last image was stored later than this after the first upload",
+        type=float,
+    )
+    check_min_processed_rate: float | None = option(
+        "--check-min-processed-rate", None, "Fail (exit 3) below this many images processed/s", type=float
+    )
+    check_processed_s: float | None = option(
+        "--check-processed-s",
+        None,
+        "Fail (exit 3) when the last image was processed later than this after the first upload",
+        type=float,
+    )
+    check_min_faces_share: float | None = option(
+        "--check-min-faces-share",
+        None,
+        "Fail (exit 3) when fewer than this share of images got a face, e.g. 0.98",
+        type=float,
+    )
+    check_min_cluster_purity: float | None = option(
+        "--check-min-cluster-purity",
+        None,
+        "Fail (exit 3) when the clusters' purity against the subjects is below this (needs --wait-clusters)",
+        type=float,
+    )
+    baseline: str = option(
+        "--baseline",
+        "",
+        "Summary JSON file(s) to compare with, comma-separated (averaged); a regression exits 3",
+    )
+    max_regression: float = option(
+        "--max-regression",
+        0.15,
+        "Allowed regression against the baseline, as a share (latency also gets a 5 ms floor)",
+        type=float,
+    )
+    force_compare: bool = option(
+        "--force-compare",
+        False,
+        "Compare with a baseline even when the runs differ (data set, users, processes, host kind)",
+    )
+    wait_clusters: float = option(
+        "--wait-clusters",
+        0.0,
+        "Seconds to wait for Kanta's clustering job to cluster the event's faces (0: do not look)",
+        type=float,
+    )
+    subject_pattern: str = option(
+        "--subject-pattern", r"subject(\d+)", "Regex whose first group names an image's subject in its path"
+    )
+
+    # --- derived -----------------------------------------------------------------------------------
+    @property
+    def display_name(self) -> str:
+        return self.event_name or default_event_name(self.event_code)
+
+    @property
+    def wait_stage(self) -> str:
+        return "accepted" if self.no_verify else self.wait_for
+
+    @property
+    def verify(self) -> bool:
+        return self.wait_stage != "accepted"
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.baseline.split(",") if p.strip())
+
+    @property
+    def checks(self) -> dict[str, float]:
+        """The --check-* limits asked for: name (without check_) -> limit."""
+        return {
+            f.name.removeprefix("check_"): value
+            for f in fields(self)
+            if f.name.startswith("check_") and (value := getattr(self, f.name)) is not None
+        }
 
     @classmethod
-    def from_options(cls, options: Any, host: str) -> Settings:
-        code = str(getattr(options, "event_code", DEFAULT_EVENT_CODE) or "").strip()
-        return cls(
-            # No -H: Kanta's default, as KantaUploader.host tells Locust (environment.host stays None).
-            host=(host or "").strip() or DEFAULT_HOST,
-            event_code=code,
-            event_name=str(getattr(options, "event_name", "") or "").strip() or default_event_name(code),
-            images=str(getattr(options, "images", "") or "").strip(),
-            standin=bool(getattr(options, "standin", False)),
-            summary_json=str(getattr(options, "summary_json", "") or "").strip(),
-            upload_pause=float(getattr(options, "upload_pause", 0.0) or 0.0),
-            max_attempts=int(getattr(options, "max_attempts", 5)),
-            verify=not bool(getattr(options, "no_verify", False)),
-            verify_timeout=float(getattr(options, "verify_timeout", 60.0)),
-            ledger=str(getattr(options, "ledger", "") or "").strip(),
-            fresh=bool(getattr(options, "fresh", False)),
-            loops=int(getattr(options, "loops", 1)),
-            fresh_event=bool(getattr(options, "fresh_event", False)),
-            summary_md=str(getattr(options, "summary_md", "") or "").strip(),
-            checks=tuple(
-                (name, float(value))
-                for name in CHECKS
-                if (value := getattr(options, f"check_{name}", None)) not in (None, "")
-            ),
-            baseline=tuple(
-                p.strip() for p in str(getattr(options, "baseline", "") or "").split(",") if p.strip()
-            ),
-            max_regression=float(getattr(options, "max_regression", 0.15)),
-            force_compare=bool(getattr(options, "force_compare", False)),
+    def from_options(cls, options: Any, host: str | None) -> Settings:
+        """Locust's parsed options (or anything with the same attributes) -> Settings.
+
+        A value a field's type cannot take raises ValueError naming the flag.
+        """
+        values: dict[str, Any] = {"host": (host or "").strip() or DEFAULT_HOST}
+        for f in option_fields():
+            raw = getattr(options, f.name, f.default)
+            values[f.name] = convert(f, raw)
+        return cls(**values)
+
+
+def option_fields() -> list[Any]:
+    return [f for f in fields(Settings) if "flag" in f.metadata]
+
+
+def convert(f: Any, raw: Any) -> Any:
+    """One option's value as its field's type; text comes from the web form, env vars and locust.conf."""
+    default = f.default if f.default is not MISSING else None
+    if isinstance(default, bool):
+        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+    if raw is None or (isinstance(raw, str) and raw.strip() == "" and not isinstance(default, str)):
+        return default if not isinstance(default, str) else ""
+    kind = f.metadata["argparse"].get("type") or type(default)
+    if kind is type(None):
+        kind = str
+    try:
+        value = kind(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{f.metadata['flag']} {raw!r} is not a valid {kind.__name__}") from None
+    return value.strip() if isinstance(value, str) else value
+
+
+def with_default(help_text: str, default: Any) -> str:
+    """The help text with its default spelled out, unless it already says it."""
+    if "default" in help_text or isinstance(default, bool) or default in (None, ""):
+        return help_text
+    shown = f"{default:g}" if isinstance(default, float) else str(default)
+    return f"{help_text} (default: {shown})"
+
+
+def add_arguments(parser: Any) -> None:
+    """Register every option on Locust's parser (``events.init_command_line_parser``).
+
+    On the parser itself, not an argument group: only Locust's own add_argument marks an option
+    for the web UI form. Help texts name their defaults, as ``--help`` shows them.
+    """
+    for f in option_fields():
+        meta = f.metadata
+        kwargs: dict[str, Any] = dict(meta["argparse"])
+        if isinstance(f.default, bool):
+            kwargs["action"] = "store_true"
+        kwargs["default"] = f.default
+        parser.add_argument(
+            meta["flag"],
+            help=with_default(meta["help"], f.default),
+            env_var=env_name(meta["flag"]),
+            include_in_web_ui=meta["web"],
+            **kwargs,
         )
+    # Locust's web UI listens on every interface by default and its form starts uploads to any host
+    # typed in: kanta-seed keeps it on loopback unless --web-host (or LOCUST_WEB_HOST) says otherwise.
+    parser.set_defaults(web_host=DEFAULT_WEB_HOST)
+
+
+# --- checks of the values, before the first request ---------------------------------------------------
+def problems(s: Settings) -> list[str]:
+    """Every value that cannot work, one message each (the event code and host are checked elsewhere)."""
+    out: list[str] = []
+
+    def number(flag: str, value: float, ok: bool, want: str) -> None:
+        if not ok or (isinstance(value, float) and math.isnan(value)):
+            out.append(f"{flag} {value:g} {want}")
+
+    number(
+        "--upload-pause", s.upload_pause, 0 <= s.upload_pause < math.inf, "is not a number of seconds >= 0"
+    )
+    number("--max-attempts", s.max_attempts, s.max_attempts >= 1, "must be at least 1")
+    number("--retry-for", s.retry_for, 0 <= s.retry_for < math.inf, "must be a number of seconds >= 0")
+    number(
+        "--request-timeout",
+        s.request_timeout,
+        0 < s.request_timeout < math.inf,
+        "must be a positive number of seconds",
+    )
+    number(
+        "--verify-timeout",
+        s.verify_timeout,
+        0 < s.verify_timeout < math.inf,
+        "must be a positive number of seconds",
+    )
+    number("--max-backlog", s.max_backlog, s.max_backlog >= 0, "must be 0 (unbounded) or more")
+    number("--loops", s.loops, s.loops >= 1, "must be at least 1")
+    number("--max-regression", s.max_regression, 0 <= s.max_regression < 1, "must be a share in 0..1")
+    number(
+        "--wait-clusters",
+        s.wait_clusters,
+        0 <= s.wait_clusters < math.inf,
+        "must be a number of seconds >= 0",
+    )
+    for name, limit in s.checks.items():
+        flag = "--check-" + name.replace("_", "-")
+        share = name in ("fail_ratio", "min_faces_share", "min_cluster_purity")
+        if share:
+            number(flag, limit, 0 <= limit <= 1, "must be a share in 0..1")
+        else:
+            number(flag, limit, 0 <= limit < math.inf, "must be a number >= 0")
+    if s.wait_for not in WAIT_STAGES:
+        out.append(f"--wait-for {s.wait_for!r} must be one of {', '.join(WAIT_STAGES)}")
+    if s.top_up and s.allow_existing:
+        out.append("--top-up and --allow-existing contradict each other: pass one")
+    if s.check_min_cluster_purity is not None and not s.wait_clusters:
+        out.append("--check-min-cluster-purity needs --wait-clusters S (how long to wait for clusters)")
+    try:
+        pattern = re.compile(s.subject_pattern)
+        if pattern.groups < 1:
+            out.append(f"--subject-pattern {s.subject_pattern!r} needs a group, e.g. 'subject(\\d+)'")
+    except re.error as e:
+        out.append(f"--subject-pattern {s.subject_pattern!r} is not a regex ({e})")
+    if s.blob_host and not re.fullmatch(
+        r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:]+\](:\d{1,5})?", s.blob_host
+    ):
+        out.append(f"--blob-host {s.blob_host!r} is not HOST or HOST:PORT")
+    return out

@@ -1,47 +1,66 @@
-"""Everything checked before the first request: data set, event code, host. Nothing half-done.
+"""Everything checked before the first upload: options, output paths, baselines, data set, host, and
+what the event already holds. Nothing half-done.
 
-``prepare`` either returns a ready ``Plan`` (every upload body encoded once) or raises ``BadInput``
-with one line that says what is wrong and how to fix it.
+``prepare`` either returns a ready ``Plan`` (every upload body encoded once, the event looked at) or
+raises ``BadInput`` with one message that says what is wrong and how to fix it; where several
+things are wrong at once, it names them all.
 """
 
 from __future__ import annotations
 
-import math
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, replace
+import os
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import kanta
+from . import checks, kanta
+from . import ledger as ledgers
+from .client import KantaClient, Transport, urllib_transport
 from .dataset import Dataset, DatasetError, load, synthetic
 from .kanta import Upload
-from .options import DEFAULT_DATA, Settings
+from .options import DEFAULT_DATA, Settings, problems
 
 HEALTH_TIMEOUT_S = 5.0
-PROJECT_DIR = (
-    Path(__file__).resolve().parent.parent
-)  # its data/ is the second place the Yale zip is looked for
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # its data/ is the second place looked in
+RUN_TAG_LEN = 6
 
 
 class BadInput(ValueError):
     """The run cannot start; the message is meant for the user as it is."""
 
 
-RUN_TAG_LEN = 6
-
-
 @dataclass(frozen=True)
 class Plan:
     settings: Settings
     dataset: Dataset
-    uploads: tuple[Upload, ...]  # every upload of the run: loops x images
+    uploads: tuple[Upload, ...]  # every upload of the run: loops x images (see for_run)
+    ledger_path: Path | None = None  # None: no ledger (a --standin run dies with its server)
+    memory: ledgers.Memory = field(default_factory=ledgers.Memory)  # what an earlier run left
+    pre_existing: dict[str, frozenset[str]] = field(default_factory=dict)  # event -> held before seeding
+    present: dict[int, str] = field(default_factory=dict)  # --top-up: upload index -> the copy there
+    notes: tuple[str, ...] = ()  # said before the first upload
+    run_tag: str = ""  # names the --fresh-event pass events (kept by a resume)
 
     @property
     def event_codes(self) -> list[str]:
         return list(dict.fromkeys(u.event_code for u in self.uploads))
 
-    def for_run(self, run_tag: str) -> Plan:
-        """The uploads of one run: with --fresh-event each pass goes to an event of this run's own."""
+    @property
+    def resuming(self) -> bool:
+        return not self.memory.empty
+
+    def digest(self, index: int) -> str:
+        return self.dataset.images[index % len(self.dataset.images)].sha256
+
+    def member(self, index: int) -> str:
+        """The ledger's name of an upload: the member path, with its pass when there are several."""
+        n = len(self.dataset.images)
+        member = self.dataset.images[index % n].member
+        return member if self.settings.loops == 1 else f"{member}@pass{index // n + 1}"
+
+    def for_tag(self, run_tag: str) -> Plan:
+        """The uploads of a run: with --fresh-event each pass goes to an event of its own."""
         s = self.settings
         codes = [
             f"{s.event_code}-{run_tag}-{n}" if s.fresh_event else s.event_code for n in range(1, s.loops + 1)
@@ -52,7 +71,65 @@ class Plan:
             for p, code in enumerate(codes)
             for u in images
         )
-        return replace(self, uploads=uploads)
+        return replace(self, uploads=uploads, run_tag=run_tag)
+
+
+# --- the pieces ----------------------------------------------------------------------------------------
+def check_settings(settings: Settings) -> None:
+    found = []
+    code_problems = kanta.event_code_problems(settings.event_code)
+    if code_problems:
+        found.append(f"--event-code {settings.event_code!r} " + "; ".join(code_problems))
+    host_problem = kanta.host_problem(settings.host)
+    if host_problem:
+        found.append(f"host {settings.host!r} {host_problem} (-H/--host)")
+    found += problems(settings)
+    if (
+        settings.fresh_event
+        and len(settings.event_code) + len(f"-{'f' * RUN_TAG_LEN}-{settings.loops}") > kanta.CODE_MAX
+    ):
+        found.append(
+            f"--event-code {settings.event_code!r} is too long for --fresh-event: the pass events"
+            f" <code>-<run>-<pass> must stay within {kanta.CODE_MAX} characters"
+        )
+    if found:
+        raise BadInput("; ".join(found) if len(found) > 1 else found[0])
+
+
+def check_output(flag: str, path: str, suffixes: tuple[str, ...] = ("",)) -> str | None:
+    """Why the run could not write here (checked before it starts, not after an hour of uploads)."""
+    for suffix in suffixes:
+        target = Path(path + suffix).expanduser()
+        if target.is_dir():
+            return f"{flag} {path!r} is a folder; give a file path"
+        if target.exists() and not os.access(target, os.W_OK):
+            return f"{flag} {path!r} is not writable"
+        parent = target.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            return f"{flag} {path!r}: cannot create files in {parent}"
+    return None
+
+
+def check_outputs(settings: Settings, locust_outputs: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+    wanted = {"--summary-json": (settings.summary_json, ("",)), "--summary-md": (settings.summary_md, ("",))}
+    wanted.update(locust_outputs)
+    found = [
+        why
+        for flag, (path, suffixes) in wanted.items()
+        if path and (why := check_output(flag, path, suffixes))
+    ]
+    if found:
+        raise BadInput("; ".join(found))
+
+
+def check_baselines(settings: Settings) -> None:
+    if settings.baselines:
+        try:
+            checks.load_baselines(settings.baselines)
+        except checks.BaselineError as e:
+            raise BadInput(f"--baseline: {e}") from e
 
 
 def resolve_data_path(settings: Settings, project_dir: Path) -> Path | None:
@@ -71,52 +148,28 @@ def load_dataset(settings: Settings, project_dir: Path) -> Dataset:
         if settings.standin:
             return synthetic()
         raise BadInput(
-            f"no data set: put yale_png.zip at {DEFAULT_DATA} or pass --images PATH "
-            "(or add --standin to try the built-in synthetic set on a local stand-in)"
+            f"no data set: put yale_png.zip at {DEFAULT_DATA} (in the working folder or the project) or pass"
+            " --images PATH (or add --standin to try the built-in synthetic set on a local stand-in)"
         )
     try:
-        return load(path)
+        dataset = load(path)
     except DatasetError as e:
         raise BadInput(str(e)) from e
+    if settings.strict and dataset.skipped:
+        named = "; ".join(f"{k.member}: {k.reason}" for k in dataset.skipped[:5])
+        more = f" and {len(dataset.skipped) - 5} more" if len(dataset.skipped) > 5 else ""
+        raise BadInput(f"--strict: {len(dataset.skipped)} members of {path} are skipped ({named}{more})")
+    return dataset
 
 
-def check_settings(settings: Settings) -> None:
-    problem = kanta.event_code_problem(settings.event_code)
-    if problem:
-        raise BadInput(f"--event-code {settings.event_code!r} {problem}")
-    problem = kanta.host_problem(settings.host)
-    if problem:
-        raise BadInput(f"host {settings.host!r} {problem} (-H/--host)")
-    if not 0 <= settings.upload_pause < math.inf:  # also refuses nan
-        raise BadInput(f"--upload-pause {settings.upload_pause} is not a number of seconds >= 0")
-    if settings.loops < 1:
-        raise BadInput(f"--loops {settings.loops} must be at least 1")
-    if (
-        settings.fresh_event
-        and len(settings.event_code) + len(f"-{'f' * RUN_TAG_LEN}-{settings.loops}") > kanta.CODE_MAX
-    ):
-        raise BadInput(
-            f"--event-code {settings.event_code!r} is too long for --fresh-event: the pass events"
-            f" <code>-<run>-<pass> must stay within {kanta.CODE_MAX} characters"
-        )
-    if settings.max_attempts < 1:
-        raise BadInput(f"--max-attempts {settings.max_attempts} must be at least 1")
-    if not 0 < settings.verify_timeout < math.inf:
-        raise BadInput(f"--verify-timeout {settings.verify_timeout} must be a positive number of seconds")
-
-
-def check_reachable(host: str) -> None:
+def check_reachable(client: KantaClient) -> None:
     """Fail fast when nothing answers at the host; any HTTP answer at all counts as reachable."""
-    try:
-        with urllib.request.urlopen(kanta.url(host, kanta.HEALTH_PATH), timeout=HEALTH_TIMEOUT_S):
-            pass
-    except urllib.error.HTTPError:
-        pass  # a server answered: good enough here, the event request will say more
-    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
-        reason = getattr(e, "reason", e)
+    answer = client.health()
+    if answer.status == 0:
         raise BadInput(
-            f"nothing answers at {host} ({reason}); start Kanta there, pass -H URL, or add --standin"
-        ) from e
+            f"nothing answers at {client.host} ({answer.error}); start Kanta there, pass -H URL,"
+            " or add --standin"
+        )
 
 
 def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
@@ -129,10 +182,91 @@ def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
     )
 
 
-def prepare(settings: Settings, project_dir: Path = PROJECT_DIR, reach: bool = True) -> Plan:
-    """Validate everything, load the data set and encode every upload; raises BadInput."""
+def ledger_path(settings: Settings) -> Path | None:
+    if settings.ledger:
+        return Path(settings.ledger).expanduser()
+    if settings.standin:
+        return None  # a --standin server dies with the run: nothing to resume there
+    return ledgers.default_path(settings.host, settings.event_code)
+
+
+def look_at_events(plan: Plan, client: KantaClient, known: frozenset[str]) -> Plan:
+    """What the run's events hold before the first upload; refuse to fill one again silently.
+
+    known: uuids this process's earlier runs made (a web UI "New" run is a deliberate repeat).
+    """
+    s = plan.settings
+    memory = plan.memory
+    pre_existing: dict[str, frozenset[str]] = {}
+    notes: list[str] = list(plan.notes)
+    present: dict[int, str] = {}
+    for code in plan.event_codes:
+        listing = client.list_event(code)
+        if listing is None:
+            raise BadInput(f"cannot read the images of event {code} at {s.host} (GET /pics); is it Kanta?")
+        if plan.resuming:
+            pre_existing[code] = frozenset(memory.pre_existing.get(code, set()))
+            continue
+        held = frozenset(u for u in listing if u not in known)
+        pre_existing[code] = frozenset(listing)
+        if not held:
+            continue
+        digests = {u: client.blob_digest(listing[u].blob_url) for u in held}
+        uploads = [u for u in plan.uploads if u.event_code == code]
+        need = Counter(plan.digest(u.index) for u in uploads)
+        have = Counter(d for d in digests.values() if d is not None)
+        matching = sum(min(n, have[d]) for d, n in need.items())
+        unread = sum(1 for d in digests.values() if d is None)
+        what = f"event {code} at {s.host} already holds {len(held)} images"
+        what += f" ({matching} match the data set by content"
+        what += f", {unread} could not be read)" if unread else ")"
+        if s.top_up:
+            if unread:
+                raise BadInput(f"{what}: --top-up needs to read every blob; pass --blob-host HOST[:PORT]")
+            pool: dict[str, list[str]] = defaultdict(list)
+            for u, d in digests.items():
+                pool[d or ""].append(u)
+            for u in uploads:
+                if pool[plan.digest(u.index)]:
+                    present[u.index] = pool[plan.digest(u.index)].pop(0)
+            notes.append(f"{what}; --top-up: uploading only the {len(uploads) - len(present)} it lacks")
+        elif s.allow_existing or s.fresh:
+            flag = "--allow-existing" if s.allow_existing else "--fresh"
+            notes.append(f"{what}; {flag}: uploading every image anyway")
+        else:
+            raise BadInput(
+                f"{what}; pass --top-up to upload only what it lacks, --allow-existing to upload every image"
+                " anyway, or another --event-code"
+            )
+    return replace(plan, pre_existing=pre_existing, present=present, notes=tuple(notes))
+
+
+def prepare(
+    settings: Settings,
+    project_dir: Path = PROJECT_DIR,
+    reach: bool = True,
+    transport: Transport = urllib_transport,
+    locust_outputs: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+    known: frozenset[str] = frozenset(),
+    resume: bool = True,
+) -> Plan:
+    """Validate everything, load and encode the data set, look at the events; raises BadInput.
+
+    resume: read the ledger (only the first run of a process resumes; later web UI runs repeat).
+    """
     check_settings(settings)
+    check_outputs(settings, locust_outputs or {})
+    check_baselines(settings)
     dataset = load_dataset(settings, project_dir)
-    if reach:
-        check_reachable(settings.host)
-    return Plan(settings, dataset, encode(dataset, settings.event_code))
+    path = ledger_path(settings)
+    if path is not None and (found := check_output("--ledger", str(path))):
+        raise BadInput(found)
+    memory = ledgers.read(path) if path is not None and resume and not settings.fresh else ledgers.Memory()
+    plan = Plan(settings, dataset, encode(dataset, settings.event_code), path, memory)
+    # A resumed --fresh-event run goes on in its own pass events; a new one gets new ones.
+    plan = plan.for_tag(memory.run_tag or uuid.uuid4().hex[:RUN_TAG_LEN])
+    if not reach:
+        return plan
+    client = KantaClient(settings.host, transport, settings.blob_host, timeout_s=HEALTH_TIMEOUT_S)
+    check_reachable(client)
+    return look_at_events(plan, client, known)

@@ -1,53 +1,154 @@
-"""One snapshot of a run's progress, for the headless progress line and the web UI's progress tab."""
+"""A run's progress as plain data: the headless progress line, and what the web UI's Seeding tab draws
+(stage counts, the chart's samples, one tile per image). Cluster-wide: it reads the coordinator's
+``Run``.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
-from .session import Session
+from .figures import rate
+from .run import Run
+
+TILE_STATES = ("pending", "sending", "retrying", "repaired", "accepted", "stored", "processed", "failed")
 
 
-def snapshot(session: Session) -> dict[str, Any]:
-    """Cluster-wide figures of the current (or last) run; all zero before the first run."""
-    run = session.run
-    queue = session.coordinator.queue if session.coordinator else None
-    if run is None or queue is None:
-        zeros = dict.fromkeys(("total", "done", "failed", "retrying", "in_flight"), 0)
-        return {"state": "idle", **zeros, "rate_per_s": 0.0, "eta_s": None, "verified": None,
-                "elapsed_s": 0.0, "summary": None}  # fmt: skip
-    done, failed = queue.count("done"), queue.count("failed")
-    elapsed = (run.ended_at or time.time()) - run.started_at
-    # Like the summary's rate: from the first upload sent, not from the start (event creation).
-    sent = [e.result.sent_at for e in queue.entries if e.result is not None and e.result.sent_at]
-    uploading = (run.ended_at or time.time()) - min(sent) if sent else 0.0
-    rate = done / uploading if uploading > 0 else 0.0
-    if run.summary is not None:  # at the end, the summary's figure (it excludes the read-back's wait)
-        rate = run.summary["rate_per_s"]
-    left = queue.total - done - failed
+def counts(run: Run) -> dict[str, int]:
+    q, rb = run.queue, run.readback
+    accepted = [i for i, e in enumerate(q.entries) if e.state == "accepted"]
     return {
-        "state": "finished" if run.finished else "running",
-        "event_code": run.plan.settings.event_code,
-        "total": queue.total,
-        "done": done,
-        "failed": failed,
-        "retrying": queue.count("delayed")
-        + sum(1 for e in queue.entries if e.state == "pending" and e.attempts),
-        "in_flight": queue.count("claimed"),
-        "rate_per_s": round(rate, 2),
-        "eta_s": round(left / rate, 1) if rate > 0 and left else (0.0 if not left else None),
-        "verified": run.verified,
-        "elapsed_s": round(elapsed, 1),
-        "summary": run.summary,
+        "total": q.total,
+        "accepted": len(accepted),
+        "stored": sum(1 for i in accepted if rb.stored(i)),
+        "processed": sum(1 for i in accepted if rb.processed(i)),
+        "failed": q.count("failed"),
+        "doubt": q.count("doubt"),
+        "retrying": q.count("delayed") + sum(1 for e in q.entries if e.state == "pending" and e.attempts),
+        "in_flight": q.count("claimed"),
+        "done": sum(1 for i in accepted if run.at_end_stage(i)),
     }
 
 
-def line(snap: dict[str, Any]) -> str:
-    """The headless progress line: done/total, failures, rate, ETA."""
-    eta = "?" if snap["eta_s"] is None else f"{snap['eta_s']:.0f} s"
-    extra = f", {snap['retrying']} retrying" if snap["retrying"] else ""
-    verified = f", {snap['verified']} verified" if snap["verified"] is not None else ""
-    return (
-        f"kanta-seed: {snap['done']}/{snap['total']} uploaded, {snap['failed']} failed{extra}{verified},"
-        f" {snap['rate_per_s']:.1f}/s, ETA {eta}"
+def snapshot(run: Run | None, now: float | None = None) -> dict[str, Any]:
+    """Cluster-wide figures of the current (or last) run; zeros before the first run."""
+    if run is None:
+        zeros = dict.fromkeys(("total", "accepted", "stored", "processed", "failed", "doubt", "retrying"), 0)
+        return {"state": "idle", **zeros, "in_flight": 0, "done": 0, "rate_per_s": 0.0, "eta_s": None,
+                "elapsed_s": 0.0, "end_stage": "", "outage_s": None, "summary": None}  # fmt: skip
+    now = now or time.time()
+    end = run.ended_at or now
+    c = counts(run)
+    # The same window as the summary's rate: 202s per second since the first upload was sent.
+    rate_now = rate(len(run.first_accepts), run.first_sent_at, end)
+    done_rate = rate(c["done"] - c_counted_before(run), run.first_sent_at, end)
+    left = c["total"] - c["done"] - c["failed"]
+    rb = run.readback
+    outage = None
+    if rb.unreadable and rb.last_good_at is not None and now - rb.last_good_at > 2:
+        outage = round(now - rb.last_good_at, 1)
+    return {
+        "state": "finished" if run.finished else "running",
+        "event_code": run.settings.event_code,
+        "host": run.settings.host,
+        "end_stage": run.settings.wait_stage,
+        **c,
+        "rate_per_s": round(run.summary.rate_per_s if run.summary else rate_now, 2),
+        "eta_s": round(left / done_rate, 1) if done_rate > 0 and left else (0.0 if not left else None),
+        "elapsed_s": round(end - run.started_at, 1),
+        "outage_s": outage,
+        "held_back": run._held_since is not None,
+        "summary": run.summary.to_dict() if run.summary else None,
+    }
+
+
+def c_counted_before(run: Run) -> int:
+    """Images at their end stage that this run did not upload (resumed, already there): not a rate."""
+    return sum(1 for i, e in enumerate(run.queue.entries) if (e.resumed or e.present) and run.at_end_stage(i))
+
+
+def line(snap: dict[str, Any], retry_for: float) -> str:
+    """The headless progress line: the three stages, failures, rate, ETA (or the outage)."""
+    stages = f"accepted {snap['accepted']} / stored {snap['stored']} / processed {snap['processed']}"
+    if snap["end_stage"] == "accepted":
+        stages = f"accepted {snap['accepted']}"
+    extra = "".join(
+        f", {snap[k]} {label}" for k, label in (("retrying", "retrying"), ("doubt", "in doubt")) if snap[k]
     )
+    if snap["outage_s"] is not None:
+        tail = f"Kanta at {snap['host']} not answering for {snap['outage_s']:.0f} s (giving up after {retry_for:g} s)"
+    else:
+        eta = "?" if snap["eta_s"] is None else f"{snap['eta_s']:.0f} s"
+        held = ", held back by --max-backlog" if snap.get("held_back") else ""
+        tail = f"{snap['rate_per_s']:.1f} uploads/s, ETA {eta}{held}"
+    return f"kanta-seed: {stages} of {snap['total']}, {snap['failed']} failed{extra}; {tail}"
+
+
+def tile_state(run: Run, index: int) -> str:
+    e = run.queue.entries[index]
+    if e.state == "failed":
+        return "failed"
+    if e.state == "claimed":
+        return "sending"
+    if e.state in ("delayed", "doubt") or (e.state == "pending" and e.attempts and not e.repairs):
+        return "retrying"
+    if e.state == "pending":
+        return "repaired" if e.repairs else "pending"
+    if run.readback.processed(index):
+        return "processed"
+    if run.readback.stored(index):
+        return "stored"
+    return "accepted"
+
+
+def tiles(run: Run) -> list[dict[str, Any]]:
+    out = []
+    for i, e in enumerate(run.queue.entries):
+        stage = run.stages.stages.get(i)
+        error = ""
+        if e.result is not None and not e.result.ok:
+            error = f"{e.result.status or 'no answer'} {e.result.error}".strip()
+        item = run.readback.listed.get(e.uuid) if e.uuid else None
+        out.append(
+            {
+                "image": e.member,
+                "state": tile_state(run, i),
+                "uuid": e.uuid,
+                "faces": stage.faces if stage is not None and stage.uuid == e.uuid else 0,
+                "attempts": e.attempts,
+                "repairs": e.repairs,
+                "error": error,
+                "thumb": item.blob_url if item is not None else "",
+            }
+        )
+    return out
+
+
+def chart(run: Run) -> list[list[float]]:
+    """(seconds since the first upload, accepted, stored, processed) at each look."""
+    base = run.first_sent_at or run.started_at
+    return [[round(t - base, 2), a, s, p] for t, a, s, p in run.stages.samples]
+
+
+GRID_NAME = re.compile(r"(subject\d+)[_.-]([a-z]+)", re.IGNORECASE)
+
+
+def grid(run: Run) -> dict[str, Any] | None:
+    """Subjects x conditions when every member path names one (the Yale layout), else None."""
+    cells: dict[str, list[int]] = {}
+    rows: list[str] = []
+    cols: list[str] = []
+    for e in run.queue.entries:
+        found = GRID_NAME.search(e.member.rsplit("/", 1)[-1])
+        if not found:
+            return None
+        subject, condition = found.group(1).lower(), found.group(2).lower()
+        if subject not in rows:
+            rows.append(subject)
+        if condition not in cols:
+            cols.append(condition)
+        cells[e.member] = [rows.index(subject), cols.index(condition)]
+    if len({tuple(v) for v in cells.values()}) != len(cells):
+        return None  # several passes (or names) share a cell: a plain grid shows them better
+    return {"rows": rows, "cols": cols, "cells": cells}

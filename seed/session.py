@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,30 +10,8 @@ import gevent
 from .cluster import Coordinator, SeedLink
 from .options import Settings
 from .preflight import Plan
+from .run import Run
 from .standin_process import StandinProcess
-
-
-@dataclass
-class RunState:
-    """One run (a headless run, or one start..stop in the web UI), on the coordinating process."""
-
-    run_id: str
-    plan: Plan
-    started_at: float
-    event_outcome: str = "not made sure of"
-    finished: bool = False
-    ended_at: float | None = None
-    verified: int | None = None  # images seen on the server by read-back; None until it runs
-    summary: dict[str, Any] | None = None
-    ledger: Any = None  # seed.ledger.Ledger of this run
-    verifier: Any = None  # seed.verify.Verifier, once the uploads are done
-    readback: Any = None  # seed.verify.Readback, once the read-back has run
-    uploads_done: bool = False  # every image had a result once (the read-back may reopen some)
-    peak_users: int = 0  # the most users running at a claim
-    spawned_at: float | None = None  # when every user was running (the ramp-up's end)
-    cpu_at_start: float = field(
-        default_factory=time.process_time
-    )  # images in flight when an earlier run died
 
 
 @dataclass
@@ -43,10 +20,16 @@ class Session:
     link: SeedLink | None = None  # where users run: the local process or a worker
     coordinator: Coordinator | None = None  # where the queue lives: the local process or the master
     settings: Settings | None = None
-    plan: Plan | None = None  # prepared ahead (headless, or a web UI form check), reused when unchanged
-    run: RunState | None = None
+    plan: Plan | None = None  # prepared ahead (headless, or a web UI form check), used by the next run
+    run: Run | None = None  # the current (or last) run, on the coordinating process
     runs: int = 0  # runs started by this process (the ledger resumes only the first)
+    known_uuids: set[str] = field(default_factory=set)  # copies this process's runs made (web UI repeats)
     standin: StandinProcess | None = None
+    end_reason: str = ""  # why the current run is ending, when it ends by itself
+    stop_signals: int = 0  # SIGINT/SIGTERM received: 1 stops gracefully, 2 at once
+    stop_why: str = ""  # what the summary says stopped the run
+    stopper: Any = None  # the greenlet stopping the run gracefully
+    summary_printed: bool = False
 
 
 def session_of(environment: Any) -> Session:

@@ -16,6 +16,10 @@ from .retry import RetryPolicy
 from .session import Session, wait_for_session
 from .work import Result
 
+# uvicorn (Kanta) closes a keep-alive connection idle for 5 s: a POST sent on it just then gets no
+# answer and its outcome is unknown. A user idle this long starts on a fresh connection instead.
+IDLE_RECONNECT_S = 4.0
+
 # The uuid straight from the 202's bytes: a full JSON parse per upload cost ~10% of the client's CPU
 # (Kanta's body is {"uuid": "<32 hex>", ...}; its embeddings may one day make it long).
 UUID_FIELD = re.compile(rb'"uuid"\s*:\s*"([0-9a-f]{32})"')
@@ -32,21 +36,33 @@ class KantaUploader(FastHttpUser):
     def on_start(self) -> None:
         self.session: Session = wait_for_session(self.environment)
         self.holding: int | None = None  # the image this user is sending right now
+        self.last_request_at = time.monotonic()
         try:
-            self.session.link.ensure_event(self.session.link.primary_event, self.create_event)
+            self.session.link.ensure_events(self.create_events)
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e  # the coordinator stops the whole run and says why
 
-    def create_event(self, code: str) -> tuple[bool, str]:
-        """POST /events once for the run. 201 and 400 'already exists' both mean: go on.
+    def create_events(self, codes: list[str]) -> tuple[bool, str]:
+        """POST /events for every event of the run, before the first upload. 201 and 400 'already
+        exists' both mean: go on. The outcome of the first event is what the summary shows."""
+        outcome = ""
+        for code in codes:
+            ok, detail = self.create_event(code)
+            if not ok:
+                return False, f"{code}: {detail}"
+            outcome = outcome or detail
+        return True, outcome
 
-        No answer, 5xx and 429 are tried again like uploads; any other answer is final.
-        """
+    def create_event(self, code: str) -> tuple[bool, str]:
+        """No answer, 5xx and 429 are tried again like uploads, within the retry budget; any other
+        answer is final."""
         s = self.session.settings
         assert s is not None
-        body = kanta.event_payload(code, s.event_name)
-        policy = RetryPolicy(max_attempts=s.max_attempts)
-        for attempt in range(1, s.max_attempts + 1):
+        body = kanta.event_payload(code, s.display_name)
+        policy = RetryPolicy(max_attempts=s.max_attempts, retry_for_s=s.retry_for)
+        attempts, failing_since = 0, None
+        while True:
+            sent_at = time.time()
             with self.client.post(
                 kanta.url(s.host, kanta.EVENTS_PATH), json=body, name=kanta.EVENT_ROW, catch_response=True
             ) as resp:
@@ -56,11 +72,14 @@ class KantaUploader(FastHttpUser):
                     return True, "created" if status == 201 else "already existed"
                 reason = f"{status} {text}" if status else f"no answer ({resp.error})"
                 resp.failure(reason)
-            result = Result(index=-1, ok=False, status=status, retry_after_s=parse_retry_after(resp.headers))
-            if not policy.retryable(result) or attempt == s.max_attempts:
-                break
-            gevent.sleep(policy.backoff_s(attempt, result.retry_after_s))
-        return False, f"POST /events answered {reason}"
+            attempts += 1
+            failing_since = failing_since or sent_at
+            result = Result(index=-1, ok=False, status=status, sent_at=sent_at,
+                            retry_after_s=parse_retry_after(resp.headers))  # fmt: skip
+            wait = policy.next_try_in(result, attempts, failing_since, time.time())
+            if wait is None:
+                return False, f"POST /events answered {reason}"
+            gevent.sleep(wait)
 
     @task
     def upload_next(self) -> None:
@@ -68,11 +87,11 @@ class KantaUploader(FastHttpUser):
         assert s is not None
         try:
             up = self.session.link.claim()
-            if not self.session.link.event_ready(up.event_code):  # a later pass's fresh event
-                self.session.link.ensure_event(up.event_code, self.create_event)
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e
         self.holding = up.index
+        if time.monotonic() - self.last_request_at > IDLE_RECONNECT_S:
+            self.client.client.clientpool.close()  # its keep-alive socket may be closed by now
         sent_at = time.time()
         t0 = time.perf_counter()
         with self.client.post(
@@ -89,6 +108,7 @@ class KantaUploader(FastHttpUser):
             else:
                 resp.failure(result.error or f"status {result.status}")
         self.holding = None
+        self.last_request_at = time.monotonic()
         self.session.link.report(result)
 
     @staticmethod

@@ -1,21 +1,32 @@
-"""The shared claim queue: each image is claimed by one owner at a time and ends with one result.
+"""The shared claim queue: each image is claimed by one owner at a time until Kanta has accepted it.
 
 Pure state, no I/O and no gevent, so it is the same object whether the owners are users in this
 process or workers of a Locust cluster (``cluster.py`` carries the messages) and it can be unit
 tested on its own. An owner is whatever asks: "local" in one process, a worker's id in a cluster.
 
-Lifecycle of an image: pending -> claimed(owner) -> done | failed, or back to pending when its owner
-retries it, releases it or is lost. A release of an image that may already have reached the server
-marks it as a possible duplicate: Kanta has no idempotency key, so a second POST stores a second copy.
+An image's upload states:
+
+    pending -> claimed(owner) -> accepted (202 with a uuid)
+                              -> delayed -> pending (a retry after its backoff)
+                              -> doubt (no answer: it may or may not be stored)
+                              -> failed (final)
+    doubt -> accepted (adopted: the event holds its bytes) | pending (not there: send again)
+    accepted -> pending (a repair: Kanta lost it after its 202)
+
+Kanta has no idempotency key, so an image in doubt is never sent again blindly: the read-back
+decides (``run.py``), by the content of what the event holds.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+STATES = ("pending", "delayed", "claimed", "doubt", "accepted", "failed")
+UNSETTLED = ("pending", "delayed", "claimed", "doubt")  # not yet accepted nor failed
 
 
 @dataclass(frozen=True)
@@ -31,40 +42,48 @@ class Result:
     sent_at: float = 0.0  # wall clock (time.time) when the request started
     retry_after_s: float | None = None  # the server's Retry-After, when it gave one
 
+    @property
+    def answered_at(self) -> float:
+        return self.sent_at + self.latency_ms / 1000
+
 
 @dataclass
 class Entry:
     member: str
-    state: str = "pending"  # pending | claimed | delayed | done | failed
+    state: str = "pending"
     owner: str = ""
     attempts: int = 0
-    result: Result | None = None
-    maybe_duplicate: bool = False
-    outcome_unknown: bool = False  # some attempt got no answer: it may have been stored anyway
+    failing_since: float | None = None  # when its current run of failures began (the retry budget)
+    result: Result | None = None  # the latest attempt's
+    uuid: str = ""  # the upload that counts, once accepted
+    accepted_at: float | None = None  # when that uuid was handed out (wall clock)
+    uuids: list[str] = field(default_factory=list)  # every uuid Kanta handed out for it
     attempted_by: list[str] = field(default_factory=list)
-    uuids: list[str] = field(default_factory=list)  # every uuid the server handed out for it
+    doubt_since: float | None = None  # in doubt since (wall clock)
+    doubted: bool = False  # was ever in doubt: without readable blobs, a possible duplicate
     repairs: int = 0  # re-uploads after its uuid never showed up on the server
-    verified: bool = False  # read back from the server
-    resumed: bool = False  # uploaded by an earlier run (from the ledger), not by this one
+    adopted: bool = False  # its upload was found in the event by content, not by its 202
+    resumed: bool = False  # accepted by an earlier run (from the ledger), not by this one
+    present: bool = False  # already in the event before the run (--top-up): never uploaded
 
 
 class WorkQueue:
-    """Claims, acks, retries and releases for a fixed list of images (identified by index)."""
+    """Claims, results, retries, doubts and repairs for a fixed list of images (identified by index)."""
 
-    def __init__(
-        self,
-        members: Sequence[str],
-        max_attempts: int = 1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, members: Sequence[str], clock: Callable[[], float] = time.monotonic) -> None:
         self.entries = [Entry(m) for m in members]
-        self.max_attempts = max_attempts
         self._clock = clock
         self._pending: deque[int] = deque(range(len(members)))
         self._delayed: list[tuple[float, int]] = []  # (ready at, index): retries waiting out a backoff
+        self._counts: Counter[str] = Counter({"pending": len(members)})
         self.retries = 0
-        self._open = len(self.entries)  # images without a final result: keeps `complete` O(1) per result
         self.failed_attempts = 0  # attempts answered with anything but a 202 (retried or not)
+        self.late_copies = 0  # uuids reported for an image that already had one: extra copies
+
+    def _set(self, e: Entry, state: str) -> None:
+        self._counts[e.state] -= 1
+        self._counts[state] += 1
+        e.state = state
 
     # --- claiming ---------------------------------------------------------------------------------
     def claim(self, owner: str, n: int) -> list[int]:
@@ -74,12 +93,15 @@ class WorkQueue:
         while self._pending and len(got) < n:
             i = self._pending.popleft()
             e = self.entries[i]
-            e.state, e.owner = "claimed", owner
+            self._set(e, "claimed")
+            e.owner = owner
             got.append(i)
         return got
 
     def next_ready_in(self) -> float | None:
         """Seconds until a delayed retry becomes claimable, or None when none waits."""
+        while self._delayed and self.entries[self._delayed[0][1]].state != "delayed":
+            heapq.heappop(self._delayed)  # settled meanwhile by a late report
         if not self._delayed:
             return None
         return max(0.0, self._delayed[0][0] - self._clock())
@@ -88,105 +110,179 @@ class WorkQueue:
         now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
             _, i = heapq.heappop(self._delayed)
-            if self.entries[i].state == "delayed":  # a late report may have settled it meanwhile
-                self.entries[i].state = "pending"
+            if self.entries[i].state == "delayed":
+                self._set(self.entries[i], "pending")
                 self._pending.append(i)
 
-    # --- results ----------------------------------------------------------------------------------
-    def report(self, owner: str, result: Result, retryable: bool = False, backoff_s: float = 0.0) -> str:
-        """Record one attempt; returns the image's new state (done, failed, pending or delayed).
+    def _requeue(self, i: int, front: bool = False) -> None:
+        self._set(self.entries[i], "pending")
+        if front:
+            self._pending.appendleft(i)
+        else:
+            self._pending.append(i)
 
-        A report for an image this owner no longer holds (it was released meanwhile, e.g. after a
-        worker was declared lost) still counts when the image has no final result yet: the upload
-        happened, and dropping that fact would hide a duplicate.
+    # --- results ----------------------------------------------------------------------------------
+    def report(self, owner: str, result: Result, retry_in: float | None, unknown: bool) -> str:
+        """Record one attempt; returns the image's state after it.
+
+        retry_in: seconds until the next try when the attempt failed and may be tried again (None:
+        final). unknown: the attempt got no answer, so it may have been stored: the image goes into
+        doubt instead of being sent again.
+
+        A report for an image this owner no longer holds (released meanwhile: a worker declared lost,
+        a stop) still counts: the upload happened, and a uuid is never dropped.
         """
         e = self.entries[result.index]
-        if e.state in ("done", "failed"):
-            if result.ok:
-                e.maybe_duplicate = True  # a second copy reached the server
-            return e.state
-        if e.state == "pending":
-            # Released, not re-sent yet: the late report settles it, and nothing was sent twice.
-            self._pending.remove(result.index)
-            e.maybe_duplicate = False
-        elif e.state == "claimed" and e.owner != owner:
-            e.maybe_duplicate = True  # someone else is sending it again right now
+        mine = e.state == "claimed" and e.owner == owner
         e.attempts += 1
-        self.failed_attempts += not result.ok
         e.attempted_by.append(owner)
         e.result = result
-        e.owner = ""
+        self.failed_attempts += not result.ok
         if result.ok:
-            e.state = "done"
-            self._open -= 1
+            if result.uuid in e.uuids:
+                return e.state
             e.uuids.append(result.uuid)
-            e.maybe_duplicate = e.maybe_duplicate or e.outcome_unknown
-        elif retryable and e.attempts < self.max_attempts:
+            if e.state == "accepted":
+                self.late_copies += 1  # a second copy reached the server: the read-back sorts it out
+                return e.state
+            if e.state == "pending":
+                self._pending.remove(result.index)
+            self._accept(e, result.uuid, result.answered_at)
+            return e.state
+        if not mine and e.state in ("accepted", "claimed", "pending", "delayed", "failed"):
+            return e.state  # a late failure changes nothing: the image is settled or being retried
+        if e.state == "pending":
+            self._pending.remove(result.index)
+        e.owner = ""
+        if e.failing_since is None:
+            e.failing_since = result.sent_at or self._clock()
+        if unknown:
+            self._doubt(e, result.answered_at)
+        elif retry_in is not None:
             self.retries += 1
-            if backoff_s > 0:
-                e.state = "delayed"
-                heapq.heappush(self._delayed, (self._clock() + backoff_s, result.index))
+            if retry_in > 0:
+                self._set(e, "delayed")
+                heapq.heappush(self._delayed, (self._clock() + retry_in, result.index))
             else:
-                e.state = "pending"
-                self._pending.append(result.index)
+                self._requeue(result.index)
         else:
-            e.state = "failed"
-            self._open -= 1
+            self._set(e, "failed")
         return e.state
 
-    def release(self, owner: str, indices: Sequence[int] | None = None, maybe_sent: bool = True) -> list[int]:
-        """Put an owner's claimed images back at the front of the queue.
+    def _accept(self, e: Entry, uuid: str, at: float | None) -> None:
+        self._set(e, "accepted")
+        e.owner, e.uuid, e.accepted_at = "", uuid, at
+        e.failing_since = e.doubt_since = None
 
-        indices=None releases all of them (a lost worker). maybe_sent says whether the request may
-        have reached the server, in which case a re-send is named as a possible duplicate.
+    def _doubt(self, e: Entry, at: float) -> None:
+        self._set(e, "doubt")
+        e.doubt_since, e.doubted = at, True
+
+    def release(self, owner: str, indices: Sequence[int] | None, maybe_sent: bool, at: float) -> list[int]:
+        """Put an owner's claimed images back (the owner stopped, or was lost).
+
+        indices=None releases all of them (a lost worker). maybe_sent: the requests may have reached
+        the server, so those images go into doubt rather than back to the queue.
         """
+        wanted = None if indices is None else set(indices)
         back = [
             i
             for i, e in enumerate(self.entries)
-            if e.state == "claimed" and e.owner == owner and (indices is None or i in indices)
+            if e.state == "claimed" and e.owner == owner and (wanted is None or i in wanted)
         ]
         for i in reversed(back):
             e = self.entries[i]
-            e.state, e.owner = "pending", ""
-            e.maybe_duplicate = e.maybe_duplicate or maybe_sent
-            self._pending.appendleft(i)
+            e.owner = ""
+            if maybe_sent:
+                self._doubt(e, at)
+            else:
+                self._requeue(i, front=True)
         return back
 
-    def reopen(self, index: int) -> None:
-        """Send a done image again: its uuid never appeared on the server (lost after its 202)."""
+    # --- what the read-back decides ---------------------------------------------------------------
+    def adopt(self, index: int, uuid: str, at: float) -> None:
+        """The event holds this image's bytes under a uuid no answer named: that is its upload."""
         e = self.entries[index]
-        if e.state != "done":
-            return
-        e.state, e.verified, e.repairs = "pending", False, e.repairs + 1
-        self._open += 1
-        self._pending.appendleft(index)
+        if uuid not in e.uuids:
+            e.uuids.append(uuid)
+        if e.state == "pending":
+            self._pending.remove(index)
+        e.adopted = True
+        self._accept(e, uuid, at)
 
-    def preset(self, index: int, uuid: str) -> None:
-        """Mark an image uploaded by an earlier run (from the ledger): not sent again, only verified."""
+    def unadopt(self, index: int, at: float) -> None:
+        """An adoption was wrong (a twin's 202 named that copy): back into doubt."""
+        e = self.entries[index]
+        if e.state == "accepted" and e.adopted:
+            if e.uuid in e.uuids:
+                e.uuids.remove(e.uuid)
+            e.uuid, e.accepted_at, e.adopted = "", None, False
+            self._doubt(e, at)
+
+    def resend(self, index: int) -> None:
+        """An image in doubt is not in the event: send it (again)."""
+        e = self.entries[index]
+        if e.state == "doubt":
+            e.doubt_since = None
+            self._requeue(index, front=True)
+
+    def give_up(self, index: int) -> None:
+        e = self.entries[index]
+        if e.state in ("doubt", "pending", "delayed"):
+            if e.state == "pending":
+                self._pending.remove(index)
+            self._set(e, "failed")
+
+    def reopen(self, index: int) -> None:
+        """Send an accepted image again: its uuid never appeared on the server (lost after its 202)."""
+        e = self.entries[index]
+        if e.state != "accepted":
+            return
+        e.repairs += 1
+        e.uuid, e.accepted_at = "", None
+        self._requeue(index, front=True)
+
+    def preset(self, index: int, uuid: str, resumed: bool = True, present: bool = False) -> None:
+        """Accepted before this run: from the ledger (resumed) or already in the event (--top-up)."""
         e = self.entries[index]
         if e.state == "pending":
             self._pending.remove(index)
-        e.state, e.resumed = "done", True
-        self._open -= 1
-        e.uuids.append(uuid)
-        e.result = Result(index=index, ok=True, status=202, uuid=uuid)
+        if uuid not in e.uuids:
+            e.uuids.append(uuid)
+        e.resumed, e.present = resumed, present
+        self._accept(e, uuid, None)
+
+    def preset_doubt(self, index: int, at: float) -> None:
+        """In flight when an earlier run died: it may be stored; the read-back decides."""
+        e = self.entries[index]
+        if e.state == "pending":
+            self._pending.remove(index)
+            self._doubt(e, at)
 
     # --- views ------------------------------------------------------------------------------------
     def owners_in_flight(self) -> set[str]:
         return {e.owner for e in self.entries if e.state == "claimed"}
 
+    def count(self, state: str) -> int:
+        return self._counts[state]
+
     @property
     def waiting(self) -> int:
         """Images not handed out right now: pending, or waiting out a retry's backoff."""
-        return len(self._pending) + len(self._delayed)
-
-    def count(self, state: str) -> int:
-        return sum(1 for e in self.entries if e.state == state)
+        return self._counts["pending"] + self._counts["delayed"]
 
     @property
     def total(self) -> int:
         return len(self.entries)
 
     @property
+    def unsettled(self) -> int:
+        return sum(self._counts[s] for s in UNSETTLED)
+
+    @property
     def complete(self) -> bool:
-        return self._open == 0
+        """Every image accepted or failed: nothing left to send (a repair may reopen one)."""
+        return self.unsettled == 0
+
+    def in_state(self, state: str) -> list[int]:
+        return [i for i, e in enumerate(self.entries) if e.state == state]

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
-from .helpers import YALE_ZIP, Standin, start_standin
+from .helpers import SUITE_CACHE, YALE_ZIP, Standin, start_standin
 from .tripwire import Tripwire
 
 KANTA_DEFAULT_PORT = 8000  # where a Kanta developer's own stack listens: the suite never goes there
 TRIPWIRE = Tripwire(KANTA_DEFAULT_PORT)
+# kanta-seed keeps ledgers per user (XDG cache): the suite's, in this process too, are its own.
+os.environ["XDG_CACHE_HOME"] = str(SUITE_CACHE)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from seed.standin_process import StandinProcess, free_port  # noqa: F401  (free_port: for the tests)
 
 PROJECT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = PROJECT / "locustfile.py"
@@ -23,19 +25,19 @@ YALE_ZIP = Path(os.environ.get("KANTA_SEED_YALE", PROJECT.parent / "shared" / "y
 RUN_TIMEOUT_S = 120
 
 
-def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROJECT), "PYTHONUNBUFFERED": "1"}
+SUITE_CACHE = Path(tempfile.mkdtemp(prefix="kanta-seed-tests-cache-"))
 
 
-@dataclass
-class Standin:
+def child_env(cwd: Path | None = None) -> dict[str, str]:
+    """The environment of a child process: this checkout on the path, and (for kanta-seed's per-user
+    ledgers) a cache folder of the test's own (or the suite's), never the developer's."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "PYTHONUNBUFFERED": "1"}
+    env["XDG_CACHE_HOME"] = str(cwd / ".cache" if cwd is not None else SUITE_CACHE)
+    return env
+
+
+class Standin(StandinProcess):
     """A stand-in server started by a test; what it stored is read straight from its SQLite file."""
-
-    db: Path
-    blobs: Path
-    proc: subprocess.Popen
-    url: str = ""
-    extra: list[str] = field(default_factory=list)
 
     def rows(self, sql: str, *args) -> list[tuple]:
         with sqlite3.connect(self.db) as con:
@@ -51,32 +53,11 @@ class Standin:
             for u, p in self.rows("SELECT uuid, blob_path FROM images WHERE event_code = ?", code)
         ]
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
 
 def start_standin(workdir: Path, *extra: str) -> Standin:
-    workdir.mkdir(parents=True, exist_ok=True)
-    db, blobs = workdir / "kanta.sqlite", workdir / "blobs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seed.standin", "--port", "0", "--db", str(db), "--blobs", str(blobs), *extra],
-        stdout=subprocess.PIPE,
-        stderr=(workdir / "standin.err").open("w"),
-        text=True,
-        env=child_env(),
-    )
-    line = proc.stdout.readline()
-    match = re.search(r"listening on (http://\S+)", line)
-    if not match:
-        proc.kill()
-        raise RuntimeError(f"stand-in did not start: {line!r} {(workdir / 'standin.err').read_text()}")
-    return Standin(db, blobs, proc, match.group(1), list(extra))
+    server = Standin(list(extra), workdir=workdir)
+    server.start()
+    return server
 
 
 @dataclass
@@ -102,7 +83,7 @@ def spawn_locust(locustfile: str, *args: str, cwd: Path, own_network: bool = Fal
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=child_env(),
+        env=child_env(cwd),
         start_new_session=True,
     )
 
@@ -155,14 +136,6 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
         return e.code, e.read()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Processes:
     """Locust masters and workers started by a test, each ended by its own PID when the test ends."""
 
@@ -201,20 +174,3 @@ class Processes:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
-
-
-def yale_member_hashes() -> dict[str, str]:
-    with zipfile.ZipFile(YALE_ZIP) as zf:
-        return {n: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist() if n.endswith(".png")}
-
-
-def assert_every_image_and_duplicates_named(standin: Standin, code: str, summary: dict) -> None:
-    """Every Yale image is stored; an image stored more than once is named as a possible duplicate."""
-    stored, expected = stored_contents(standin, code), yale_contents()
-    assert set(stored) == set(expected)
-    hashes = yale_member_hashes()
-    named = {hashes[m.split("@")[0]] for m in summary["possible_duplicates"]}
-    for digest, count in stored.items():  # a named image may have several extra copies (several resets)
-        assert count == expected[digest] or digest in named, (
-            f"a duplicate the summary does not name: {digest}"
-        )

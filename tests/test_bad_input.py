@@ -66,6 +66,30 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
         with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("set/huge.png", b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024))
         return ["--images", str(big)], "20 MB", True
+    if case == "summary-json-is-a-folder":
+        (tmp_path / "out").mkdir()
+        return ["--summary-json", str(tmp_path / "out")], "is a folder", True
+    if case == "html-under-a-file":
+        (tmp_path / "notes.txt").write_text("x")
+        return ["--html", str(tmp_path / "notes.txt" / "r.html")], "cannot create files", True
+    if case == "baseline-typo":
+        return ["--baseline", str(tmp_path / "basline.json")], "--baseline", True
+    if case == "baseline-old-schema":
+        (tmp_path / "old.json").write_text('{"rate_per_s": 100, "images": 165}')
+        return ["--baseline", str(tmp_path / "old.json")], "schema", True
+    if case == "negative-check":
+        return ["--check-p95-ms", "-5"], "--check-p95-ms -5 must be a number >= 0", True
+    if case == "share-over-one":
+        return ["--check-min-faces-share", "1.5"], "must be a share in 0..1", True
+    if case == "top-up-and-allow-existing":
+        return ["--top-up", "--allow-existing"], "contradict", True
+    if case == "strict-with-junk":
+        return ["--strict"], "--strict: 1 members", True
+    if case == "only-damaged-images":
+        z = tmp_path / "damaged.zip"
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.writestr("set/cut.png", b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"x" * 40)
+        return ["--images", str(z)], "damaged", True
     raise AssertionError(case)
 
 
@@ -94,6 +118,16 @@ CASES = [
     "zero-attempts",
     "zero-verify-timeout",
     "member-over-20mb",
+    "code:Bad_Code",
+    "summary-json-is-a-folder",
+    "html-under-a-file",
+    "baseline-typo",
+    "baseline-old-schema",
+    "negative-check",
+    "share-over-one",
+    "top-up-and-allow-existing",
+    "strict-with-junk",
+    "only-damaged-images",
 ]
 
 
@@ -113,6 +147,8 @@ def test_bad_input_exits_2_before_any_request(standin, yale_zip, tmp_path, case)
     assert "Traceback" not in run.output
     assert run.seconds < 20
     assert standin.events() == []  # nothing was sent
+    if case == "code:Bad_Code":  # every problem at once, not one per try
+        assert "upper-case" in lines[0] and "'_'" in lines[0]
 
 
 def test_readme_hostile_input_table_lists_exactly_these_cases():

@@ -1,6 +1,9 @@
-"""The coordinator and its links, in one process with greenlets: the event gate and the claim flow."""
+"""The coordinator and its links, in one process with greenlets: the event gate, the claim flow, the
+backlog bound, and a worker that went quiet."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import gevent
 import gevent.event
@@ -8,20 +11,37 @@ import pytest
 from gevent.queue import Queue
 
 from seed.cluster import Coordinator, EventFailed, SeedLink, from_wire, to_wire
-from seed.kanta import Upload
-from seed.work import Result, WorkQueue
+from seed.options import Settings
+from seed.preflight import prepare
+from seed.run import Run
+from seed.work import Result
 
-UPLOADS = [Upload(i, f"m{i}", b"body%d" % i, "multipart/form-data; boundary=b", "ev") for i in range(40)]
+
+class NoKanta:
+    """The run's client; these tests never let it read anything."""
+
+    host = "http://127.0.0.1:9"
+    blob_note = ""
+
+    def list_event(self, code):
+        raise AssertionError("no read-back in these tests")
 
 
-def cluster(n_links: int, users_per_link: int):
+def make_run(tmp_path, **settings) -> Run:
+    plan = prepare(Settings(standin=True, **settings), project_dir=tmp_path, reach=False)
+    return Run(plan, NoKanta())
+
+
+def cluster(n_links: int, users_per_link: int, contact_age=lambda: 0.0):
     """Links that talk to one coordinator through queues, as Locust's channel would (asynchronously)."""
     inbox: Queue = Queue()
     links: dict[str, SeedLink] = {}
     coordinator = Coordinator(send=lambda owner, m: gevent.spawn(links[owner].handle, from_wire(to_wire(m))))
     for n in range(n_links):
         name = f"w{n}"
-        links[name] = SeedLink(send=lambda m, name=name: inbox.put((name, m)), batch=lambda: users_per_link)
+        links[name] = SeedLink(
+            send=lambda m, name=name: inbox.put((name, m)), batch=lambda: users_per_link, contact_age=contact_age
+        )
 
     def pump():
         while True:
@@ -31,56 +51,81 @@ def cluster(n_links: int, users_per_link: int):
     return coordinator, links, gevent.spawn(pump)
 
 
-def run_users(links: dict[str, SeedLink], users_per_link: int, create):
+def run_users(links: dict[str, SeedLink], users_per_link: int, create, pause: float = 0.001):
     seen: list[tuple[str, int]] = []
 
     def user(name: str, link: SeedLink):
-        link.ensure_event("ev", create)
+        link.ensure_events(create)
         while True:
             up = link.claim()
             seen.append((name, up.index))
-            gevent.sleep(0.001)
-            link.report(Result(index=up.index, ok=True, status=202, uuid="u"))
+            gevent.sleep(pause)
+            link.report(Result(index=up.index, ok=True, status=202, uuid=f"u{up.index:031d}", sent_at=1.0))
 
     return seen, [gevent.spawn(user, n, link) for n, link in links.items() for _ in range(users_per_link)]
 
 
-@pytest.mark.parametrize("n_links", [1, 3])
-def test_event_once_and_every_image_once_then_complete(n_links):
-    coordinator, links, pump = cluster(n_links, users_per_link=4)
-    creates: list[int] = []
-    done = gevent.event.Event()
-    coordinator.on_complete = done.set
-    coordinator.begin("r1", WorkQueue([u.member for u in UPLOADS]), UPLOADS)
-    for link in links.values():
-        link.reset("r1")
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    with gevent.Timeout(timeout, False):
+        while not predicate():
+            gevent.sleep(0.005)
+        return True
+    return False
 
-    def create(code):
-        creates.append(code)
+
+@pytest.mark.parametrize("n_links", [1, 3])
+def test_events_once_and_every_image_once(tmp_path, n_links):
+    run = make_run(tmp_path, no_verify=True)
+    coordinator, links, pump = cluster(n_links, users_per_link=4)
+    coordinator.begin(run)
+    for link in links.values():
+        link.reset(run.run_id)
+    creates: list[list[str]] = []
+
+    def create(codes):
+        creates.append(codes)
         gevent.sleep(0.01)  # others must wait for the outcome, not create again
         return True, "created"
 
     seen, users = run_users(links, 4, create)
-    assert done.wait(5), "the run did not complete"
+    assert wait_until(lambda: run.queue.complete), "the run did not complete"
     gevent.killall([*users, pump])
-    assert len(creates) == 1
-    assert sorted(i for _, i in seen) == list(range(40))
+    assert creates == [[run.settings.event_code]]
+    assert sorted(i for _, i in seen) == list(range(165))
+    assert run.event_outcome == "created"
     if n_links > 1:
         assert len({name for name, _ in seen}) > 1  # the work was shared
 
 
-def test_failed_event_stops_everyone_and_uploads_nothing():
+def test_every_pass_event_is_made_before_the_first_upload(tmp_path):
+    run = make_run(tmp_path, no_verify=True, loops=3, fresh_event=True)
+    coordinator, links, pump = cluster(1, users_per_link=2)
+    coordinator.begin(run)
+    links["w0"].reset(run.run_id)
+    made: list[str] = []
+
+    def create(codes):
+        assert not run.queue.count("accepted"), "an upload went before its event"
+        made.extend(codes)
+        return True, "created"
+
+    _, users = run_users(links, 2, create)
+    assert wait_until(lambda: run.queue.complete)
+    gevent.killall([*users, pump])
+    assert made == run.plan.event_codes and len(made) == 3
+
+
+def test_failed_event_stops_everyone_and_uploads_nothing(tmp_path):
+    run = make_run(tmp_path, no_verify=True)
     coordinator, links, pump = cluster(2, users_per_link=3)
-    failures: list[str] = []
-    coordinator.on_event_failed = failures.append
-    coordinator.begin("r1", WorkQueue([u.member for u in UPLOADS]), UPLOADS)
+    coordinator.begin(run)
     for link in links.values():
-        link.reset("r1")
+        link.reset(run.run_id)
     outcomes: list[str] = []
 
     def user(link):
         try:
-            link.ensure_event("ev", lambda code: (False, "POST /events answered 500"))
+            link.ensure_events(lambda codes: (False, "POST /events answered 500"))
             outcomes.append("went on")
         except EventFailed as e:
             outcomes.append(str(e))
@@ -88,30 +133,72 @@ def test_failed_event_stops_everyone_and_uploads_nothing():
     gevent.joinall([gevent.spawn(user, link) for link in links.values() for _ in range(3)], timeout=5)
     pump.kill()
     assert outcomes == ["POST /events answered 500"] * 6
-    assert failures == ["ev: POST /events answered 500"]
-    assert coordinator.queue.count("claimed") == 0
+    assert run.event_outcome == "failed: POST /events answered 500"
+    assert run.queue.count("claimed") == 0
 
 
-def test_messages_from_another_run_are_ignored():
+def test_messages_from_another_run_are_ignored(tmp_path):
+    run = make_run(tmp_path, no_verify=True)
     coordinator, _links, pump = cluster(1, users_per_link=1)
-    coordinator.begin("new", WorkQueue(["a"]), UPLOADS[:1])
-    coordinator.handle("w0", {"op": "event?", "code": "ev", "run": "old"})
-    assert coordinator.event_state == "unknown"
+    coordinator.begin(run)
+    coordinator.handle("w0", {"op": "event?", "run": "old"})
+    assert coordinator.gate == "unknown"
     pump.kill()
 
 
-def test_released_claims_reach_a_waiting_link():
+def test_a_lost_workers_claims_go_into_doubt_not_to_another_worker(tmp_path):
+    run = make_run(tmp_path, no_verify=True)
     coordinator, links, pump = cluster(2, users_per_link=1)
-    coordinator.begin("r", WorkQueue(["a"]), UPLOADS[:1])
+    coordinator.begin(run)
     for link in links.values():
-        link.reset("r")
-    coordinator.events["ev"] = ["ready", "created", []]
+        link.reset(run.run_id)
+    coordinator.gate = "ready"
     first = gevent.spawn(links["w0"].claim)
     assert first.get(timeout=2).index == 0
-    second = gevent.spawn(links["w1"].claim)  # parks: nothing left
-    gevent.sleep(0.05)
-    assert not second.ready()
-    coordinator.release("w0", None, maybe_sent=True)  # w0 is lost
-    assert second.get(timeout=2).index == 0
-    assert coordinator.queue.entries[0].maybe_duplicate
+    back = coordinator.release("w0", None, maybe_sent=True)  # w0 is lost mid-upload
+    assert back == [0] and run.queue.entries[0].state == "doubt"
+    second = gevent.spawn(links["w1"].claim)
+    assert second.get(timeout=2).index != 0  # the doubtful image is not sent again blindly
     pump.kill()
+
+
+def test_a_link_that_lost_contact_drops_what_it_holds(tmp_path):
+    """A worker frozen past Locust's heartbeat was declared lost: on waking it sends none of its claims."""
+    run = make_run(tmp_path, no_verify=True)
+    age = SimpleNamespace(s=0.0)
+    coordinator, links, pump = cluster(1, users_per_link=4, contact_age=lambda: age.s)
+    coordinator.begin(run)
+    links["w0"].reset(run.run_id)
+    coordinator.gate = "ready"
+    link = links["w0"]
+    got = gevent.spawn(link.claim).get(timeout=2)
+    assert got.index == 0 and len(link._buffer) == 3  # a batch of 4: one in hand, three held
+    coordinator.release("w0", None, maybe_sent=True)  # the master declared it lost meanwhile
+    age.s = 10.0  # frozen: no word from the master for 10 s
+    nxt = gevent.spawn(link.claim)
+    gevent.sleep(0)  # it looks at its buffer, drops it and asks again
+    age.s = 0.0  # thawed: heartbeats again
+    assert nxt.get(timeout=2).index == 4  # fresh work, not images 1..3 that are in doubt now
+    assert link.dropped_stale == 3
+    assert [run.queue.entries[i].state for i in range(4)] == ["doubt"] * 4
+    pump.kill()
+
+
+def test_the_backlog_bound_holds_claims_until_the_pipeline_lists(tmp_path):
+    run = make_run(tmp_path, max_backlog=10)
+    coordinator, links, pump = cluster(1, users_per_link=4)
+    coordinator.begin(run)
+    links["w0"].reset(run.run_id)
+    coordinator.gate = "ready"
+    _, users = run_users(links, 4, lambda codes: (True, "created"))
+    gevent.sleep(0.3)
+    assert run.queue.count("accepted") + run.queue.count("claimed") <= 10  # nothing listed yet
+    for i, e in enumerate(run.queue.entries):  # the read-back lists what was accepted
+        if e.state == "accepted":
+            run.stages.seen(i, e.uuid, 0, 0.0, 1.0)
+            run.readback.listed[e.uuid] = None
+    coordinator.serve()
+    gevent.sleep(0.3)
+    gevent.killall([*users, pump])
+    assert 10 < run.queue.count("accepted") <= 20
+    assert run._held_since is not None or run.held_back_s > 0

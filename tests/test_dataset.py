@@ -95,7 +95,7 @@ def test_yale_identity_is_the_member_path_not_the_content(yale):
 
 
 def test_yale_ds_store_is_skipped_and_counted(yale):
-    assert yale.skipped == ("yale_png/.DS_Store",)
+    assert [k.member for k in yale.skipped] == ["yale_png/.DS_Store"]
     assert all(not i.member.endswith(".DS_Store") for i in yale.images)
 
 
@@ -114,7 +114,7 @@ def test_load_folder_with_nested_subfolders(tmp_path):
     assert [i.member for i in ds.images] == ["a/one.png", "b/deep/er/two.png", "top.png"]
     assert [i.data for i in ds.images] == [png(1), png(2), png(0)]
     assert [i.filename for i in ds.images] == ["one.png", "two.png", "top.png"]
-    assert ds.skipped == ("a/.DS_Store",)
+    assert [k.member for k in ds.skipped] == ["a/.DS_Store"]
     assert ds.source == str(root)
 
 
@@ -171,7 +171,7 @@ def test_junk_is_skipped_even_when_it_looks_like_an_image(tmp_path):
     )
     ds = load(z)
     assert [i.member for i in ds.images] == ["set/face.png"]
-    assert sorted(ds.skipped) == sorted(
+    assert sorted(k.member for k in ds.skipped) == sorted(
         [
             "__MACOSX/set/._face.png",
             "__MACOSX/set/face.png",
@@ -198,7 +198,7 @@ def test_junk_in_a_folder_is_skipped(tmp_path):
     )
     ds = load(root)
     assert [i.member for i in ds.images] == ["face.png"]
-    assert sorted(ds.skipped) == [
+    assert sorted(k.member for k in ds.skipped) == [
         "._foo.png",
         "Thumbs.db",
         "__MACOSX/._face.png",
@@ -407,3 +407,37 @@ def test_synthetic_images_are_distinct_valid_pngs():
 
 def test_synthetic_set_is_deterministic():
     assert synthetic() == synthetic()
+
+
+# --- images are checked to their end, not only sniffed ------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("truncated.png", png(1, 40, 30)[:-20], "truncated PNG"),
+        ("garbage.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, "PNG"),
+        ("bad-crc.png", png(2)[:-5] + b"\x00\x00\x00\x00\x00", "PNG"),
+        ("empty.png", b"", "empty (0 bytes)"),
+        ("cut.gif", TINY_GIF[:-1], "truncated GIF"),
+        ("cut.jpg", TINY_JPEG[:-2], "truncated JPEG"),
+        ("cut.bmp", TINY_BMP[:40], "truncated BMP"),
+        ("cut.webp", TINY_WEBP[:20], "truncated WebP"),
+    ],
+)
+def test_an_image_that_does_not_decode_to_its_end_is_skipped_with_its_reason(tmp_path, name, data, reason):
+    z = make_zip(tmp_path / "set.zip", {"set/good.png": png(9), f"set/{name}": data})
+    ds = load(z)
+    assert [i.member for i in ds.images] == ["set/good.png"]
+    assert [k.member for k in ds.skipped] == [f"set/{name}"]
+    assert reason in ds.skipped[0].reason
+
+
+def test_whole_images_of_every_kind_load(tmp_path):
+    files = {"a.png": png(1), "b.gif": TINY_GIF, "c.jpg": TINY_JPEG, "d.bmp": TINY_BMP, "e.webp": TINY_WEBP}
+    ds = load(make_zip(tmp_path / "ok.zip", files))
+    assert [i.member for i in ds.images] == sorted(files) and ds.skipped == ()
+    assert all(i.sha256 == hashlib.sha256(i.data).hexdigest() for i in ds.images)
+
+
+def test_a_set_of_only_damaged_images_says_so(tmp_path):
+    with pytest.raises(DatasetError, match="holds no images .*damaged"):
+        load(make_zip(tmp_path / "bad.zip", {"a.png": png(1)[:-20]}))

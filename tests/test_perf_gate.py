@@ -11,8 +11,9 @@ SUMMARY_FIELDS = {
     "images", "uploaded", "failed", "failed_images", "rate_per_s", "steady_rate_per_s", "steady_window_s",
     "latency_ms", "wall_s", "event_code", "events", "host", "host_kind", "data_set", "users", "spawn_rate",
     "processes", "loops", "attempts", "retries", "fail_ratio", "possible_duplicates", "verified", "repaired",
-    "lost", "drain_s", "with_faces", "foreign_images", "client_cpu_s", "cpu_s_per_1000_uploads",
+    "lost", "drain_s", "foreign_images", "client_cpu_s", "cpu_s_per_1000_uploads",
     "peak_rss_mb", "versions", "timed", "regressions", "uploads_per_worker",
+    "schema", "result", "exit_code", "pipeline", "faces", "adopted", "removed", "extra_copies", "missing",
 }  # fmt: skip
 
 
@@ -31,9 +32,13 @@ def test_summary_has_every_figure_and_a_markdown_table(standin, yale_zip, tmp_pa
     assert set(s) >= SUMMARY_FIELDS, SUMMARY_FIELDS - set(s)
     assert set(s["latency_ms"]) == {"p50", "p90", "p95", "p99", "max"}
     assert set(s["versions"]) == {"kanta-seed", "locust", "python"}
+    assert (s["schema"], s["result"], s["exit_code"]) == (2, "pass", 0)
+    assert set(s["pipeline"]) >= {"accepted_s", "stored_s", "processed_s", "processed_per_s", "backlog_peak", "lag_s"}
+    assert set(s["pipeline"]["lag_s"]) == {"stored", "processed"}
+    assert set(s["faces"]) >= {"images_with_faces", "images_without", "total"}
     assert s["cpu_s_per_1000_uploads"] > 0 and s["peak_rss_mb"] > 10 and s["host_kind"] == "local"
     md = (tmp_path / "s.md").read_text()
-    assert "| result | pass |" in md and "uploads/s (steady)" in md
+    assert "| result | pass (exit 0)" in md and "| pipeline |" in md
 
 
 def test_breached_check_exits_3_and_names_it(standin, yale_zip, tmp_path):
@@ -46,14 +51,16 @@ def test_breached_check_exits_3_and_names_it(standin, yale_zip, tmp_path):
 def test_baseline_ten_times_faster_exits_3(standin, yale_zip, tmp_path):
     run, s = seed(standin, yale_zip, tmp_path)
     assert run.returncode == 0
-    fast = dict(s, rate_per_s=s["rate_per_s"] * 10, steady_rate_per_s=s["steady_rate_per_s"] * 10)
+    fast = dict(s, rate_per_s=s["rate_per_s"] * 10, steady_rate_per_s=None)
     (tmp_path / "fast.json").write_text(json.dumps(fast))
     again, s2 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "fast.json"))
     assert again.returncode == 3, again.output[-3000:]
     assert any(r.startswith("regression-rate") for r in s2["regressions"])
     # Against a slower baseline (averaged from two files) the run passes: the gate is not trigger-happy.
-    slow = dict(s, rate_per_s=s["rate_per_s"] / 10, steady_rate_per_s=s["steady_rate_per_s"] / 10,
-                latency_ms={k: v * 10 + 100 for k, v in s["latency_ms"].items()})  # fmt: skip
+    slow = dict(s, rate_per_s=s["rate_per_s"] / 10, steady_rate_per_s=None,
+                latency_ms={k: v * 10 + 100 for k, v in s["latency_ms"].items()},
+                pipeline={**s["pipeline"], "processed_per_s": s["pipeline"]["processed_per_s"] / 10,
+                          "processed_s": s["pipeline"]["processed_s"] * 10})  # fmt: skip
     (tmp_path / "slow.json").write_text(json.dumps(slow))
     twice = f"{tmp_path / 'slow.json'},{tmp_path / 'slow.json'}"
     same, s3 = seed(standin, yale_zip, tmp_path, "--baseline", twice)

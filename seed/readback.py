@@ -1,0 +1,213 @@
+"""The read-back: what Kanta really holds, seen from its own lists, polled all through a run.
+
+Each poll lists the run's events (``GET /pics``, limit 200, at most once a second: each list costs
+Kanta's single event loop ~50 ms at 165 images) and decides, without touching the queue itself
+(``run.py`` applies what it decides):
+
+- stages: which accepted images are now stored (listed) and processed (faces > 0), for the figures;
+- adoption: an unnamed copy in the event whose bytes are an image in doubt is that image's upload;
+- lost: an accepted image is called lost only when the pipeline has moved past it (enough images
+  answered after it are listed, or the listing has gone quiet after growing past it) and a final
+  ``GET /pics/{uuid}`` says 404: offset paging over a list whose order moves can skip an item;
+- resend: an image in doubt whose bytes the event does not hold, once the pipeline has moved past it;
+- faceless: once nothing has changed for a while, a stored image still at 0 faces has no face.
+
+Never a fixed multiple of the slowest visibility: under a backlog every image takes long, but the
+listing keeps growing, and it is the growth that says the pipeline is alive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .client import Item, KantaClient
+from .content import Copy, reconcile
+from .stages import StageBook
+from .work import WorkQueue
+
+LATER_LISTED = 30  # this many images answered after one are listed while it is not: it was dropped
+QUIET_LOST_S = 5.0  # at least this long without growth before an unlisted image is looked for
+QUIET_FACES_S = 3.0  # nothing changed for this long: images still at 0 faces have none
+SUSPECTS_PER_POLL = 20  # per-uuid looks per poll, so a big loss does not flood Kanta
+
+
+@dataclass
+class Observation:
+    ok: bool
+    adopt: list[tuple[int, str]] = field(default_factory=list)
+    lost: list[tuple[int, str]] = field(default_factory=list)
+    resend: list[int] = field(default_factory=list)
+    changed: bool = False
+
+
+class Readback:
+    def __init__(
+        self,
+        client: KantaClient,
+        queue: WorkQueue,
+        event_of: Callable[[int], str],
+        digest_of: Callable[[int], str],
+        pre_existing: Mapping[str, set[str]],
+        stages: StageBook,
+        started_at: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.queue = queue
+        self.event_of = event_of
+        self.digest_of = digest_of
+        self.pre_existing = pre_existing
+        self.stages = stages
+        self.clock = clock
+        self.started_at = started_at
+        self.listed: dict[str, Item] = {}  # every uuid of ours ever listed -> its latest item
+        self.last_listing: dict[str, dict[str, Item]] = {}  # event -> its last good listing
+        self.first_poll: dict[str, int] = {}  # unnamed uuid -> the poll that first listed it
+        self.digests: dict[str, str | None] = {}  # unnamed uuid -> sha256 of its blob
+        self.gone: set[str] = set()  # copies this run removed
+        self.polls = 0
+        self.unreadable = 0
+        self.last_look: float | None = None
+        self.last_good_at: float | None = None
+        self.last_change_at = started_at
+        self.last_growth_at: float | None = None
+        self.unlisted_at_growth = 0
+        self.max_gap = 0.0  # longest wait between two growths while images were in the pipeline
+
+    # --- one poll -----------------------------------------------------------------------------------
+    def poll(self, codes: list[str]) -> Observation:
+        listings: dict[str, dict[str, Item]] = {}
+        for code in codes:
+            listing = self.client.list_event(code)
+            if listing is None:
+                self.polls += 1
+                self.unreadable += 1
+                return Observation(ok=False)
+            listings[code] = listing
+        now = self.clock()
+        self.polls += 1
+        self.last_good_at = now
+        before = self.last_look if self.last_look is not None else self.started_at
+        seen_now: dict[str, Item] = {}
+        grew = False
+        for code, listing in listings.items():
+            self.last_listing[code] = listing
+            pre = self.pre_existing.get(code, set())
+            for uid, item in listing.items():
+                if uid in pre:
+                    continue
+                seen_now[uid] = item
+                grew |= uid not in self.listed
+                self.listed[uid] = item
+        obs = Observation(ok=True)
+        entries = self.queue.entries
+        owner = {u: i for i, e in enumerate(entries) for u in e.uuids}
+        for i, e in enumerate(entries):
+            if e.state == "accepted" and e.uuid in seen_now:
+                obs.changed |= self.stages.seen(i, e.uuid, seen_now[e.uuid].faces, before, now)
+        self._adopt(seen_now, owner, obs)
+        unlisted = self._unlisted()
+        if grew:
+            if self.last_growth_at is not None and self.unlisted_at_growth:
+                self.max_gap = max(self.max_gap, now - self.last_growth_at)
+            self.last_growth_at, self.unlisted_at_growth = now, len(unlisted)
+            obs.changed = True
+        self._look_for_lost(unlisted, now, obs)
+        self._resend_doubts(now, len(unlisted), obs)
+        if obs.changed or obs.adopt or obs.lost:
+            self.last_change_at = now
+        self._settle_faceless(now)
+        self.stages.sample(now, range(len(entries)))
+        self.last_look = now
+        return obs
+
+    def _adopt(self, seen_now: dict[str, Item], owner: dict[str, int], obs: Observation) -> None:
+        """Unnamed copies of ours, read by content; those holding an image in doubt are its upload."""
+        doubts = {i: self.digest_of(i) for i in self.queue.in_state("doubt")}
+        unnamed = [u for u in seen_now if u not in owner and u not in self.gone]
+        for u in unnamed:
+            self.first_poll.setdefault(u, self.polls)
+        if not doubts:
+            return
+        # A copy listed only just now may be an upload whose 202 is on its way: wait one poll for it,
+        # unless nothing is in flight that could explain it.
+        settled = self.queue.count("claimed") == 0
+        for u in unnamed:
+            if u not in self.digests and (settled or self.first_poll[u] < self.polls):
+                self.digests[u] = self.client.blob_digest(seen_now[u].blob_url)
+        copies = [Copy(u, self.digests[u]) for u in unnamed if u in self.digests]
+        verdict = reconcile({i: d for i, d in doubts.items() if d}, copies)
+        for i, u in verdict.adopt.items():
+            obs.adopt.append((i, u))
+            owner[u] = i
+
+    def _unlisted(self) -> list[int]:
+        """Accepted images whose current uuid no poll has listed yet."""
+        return [
+            i
+            for i, e in enumerate(self.queue.entries)
+            if e.state == "accepted" and e.uuid and e.uuid not in self.listed and e.uuid not in self.gone
+        ]
+
+    def passed(self, t: float, now: float, others_unlisted: int) -> bool:
+        """Has the pipeline moved past what was accepted (or in doubt) at time t?"""
+        later = sum(
+            1
+            for s in self.stages.stages.values()
+            if s.stored_at is not None and s.accepted_at is not None and s.accepted_at > t
+        )
+        if later >= LATER_LISTED:
+            return True
+        quiet_needed = max(QUIET_LOST_S, 2 * self.max_gap)
+        since = max(t, self.last_growth_at or t)
+        if now - since < quiet_needed:
+            return False
+        grew_after = self.last_growth_at is not None and self.last_growth_at > t
+        return grew_after or others_unlisted == 0
+
+    def _look_for_lost(self, unlisted: list[int], now: float, obs: Observation) -> None:
+        looks = 0
+        entries = self.queue.entries
+        for i in unlisted:
+            e = entries[i]
+            t = e.accepted_at if e.accepted_at is not None else self.started_at
+            if not self.passed(t, now, len(unlisted) - 1) or looks >= SUSPECTS_PER_POLL:
+                continue
+            looks += 1
+            status, faces = self.client.image(e.uuid)
+            if status == 200:  # there after all: the moving order hid it from the pages
+                self.listed[e.uuid] = Item(e.uuid, faces, "", "")
+                self.stages.seen(i, e.uuid, faces, self.last_look or self.started_at, now)
+                obs.changed = True
+            elif status == 404:
+                obs.lost.append((i, e.uuid))
+
+    def _resend_doubts(self, now: float, unlisted: int, obs: Observation) -> None:
+        adopted = {i for i, _ in obs.adopt}
+        for i in self.queue.in_state("doubt"):
+            since = self.queue.entries[i].doubt_since or self.started_at
+            if i not in adopted and self.passed(since, now, unlisted):
+                obs.resend.append(i)
+
+    def _settle_faceless(self, now: float) -> None:
+        q = self.queue
+        if now - self.last_change_at < QUIET_FACES_S or q.count("claimed") or q.count("doubt"):
+            return
+        if self._unlisted():
+            return
+        for i, e in enumerate(q.entries):
+            if e.state == "accepted":
+                self.stages.settle_faceless(i, self.last_change_at)
+
+    # --- views --------------------------------------------------------------------------------------
+    def stored(self, index: int) -> bool:
+        e = self.queue.entries[index]
+        s = self.stages.stages.get(index)
+        return e.state == "accepted" and s is not None and s.uuid == e.uuid and s.stored_at is not None
+
+    def processed(self, index: int) -> bool:
+        e = self.queue.entries[index]
+        s = self.stages.stages.get(index)
+        return e.state == "accepted" and s is not None and s.uuid == e.uuid and s.processed_at is not None

@@ -1,0 +1,130 @@
+"""Where each image of a run stands in Kanta's pipeline, and the pipeline's figures.
+
+Kanta answers 202 before it does anything, so an image passes three stages: accepted (its 202),
+stored (first listed by ``GET /pics``), processed (listed with ``faces`` > 0; an image with no face
+looks like an unprocessed one, so it counts as processed once the pipeline has gone quiet with it
+still at 0). The read-back sees stored and processed only at its polls (at most one list a second),
+so a stage time is the middle of the interval in which it was first seen: between the previous look
+and this one, and never before the stage before it.
+
+Pure: no I/O; ``readback.py`` feeds it what each poll saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .figures import percentile, spread
+from .summary import Pipeline
+
+STEADY_MIN_IMAGES = 20  # fewer processed images than this: the steady rate is the whole span's
+
+
+@dataclass
+class Stage:
+    uuid: str = ""
+    accepted_at: float | None = None
+    stored_at: float | None = None
+    processed_at: float | None = None
+    faces: int = 0
+    counted: bool = True  # uploaded by this run: resumed and already-present images are not timed
+    faceless: bool = False  # settled as processed with no face (the pipeline went quiet)
+
+
+@dataclass
+class StageBook:
+    stages: dict[int, Stage] = field(default_factory=dict)  # image index -> its current upload's stages
+    samples: list[tuple[float, int, int, int]] = field(
+        default_factory=list
+    )  # (t, accepted, stored, processed)
+    backlog_peak: int = 0
+
+    def of(self, index: int, uuid: str) -> Stage:
+        """The stages of this image's current upload; a new uuid (repair, adoption) starts over."""
+        stage = self.stages.get(index)
+        if stage is None or stage.uuid != uuid:
+            stage = self.stages[index] = Stage(uuid=uuid)
+        return stage
+
+    def accepted(self, index: int, uuid: str, at: float | None, counted: bool = True) -> None:
+        stage = self.of(index, uuid)
+        stage.accepted_at, stage.counted = at, counted
+
+    def seen(self, index: int, uuid: str, faces: int, before: float, now: float) -> bool:
+        """This poll (at ``now``; the previous look was at ``before``) listed the image. True if a stage
+        was reached."""
+        stage = self.of(index, uuid)
+        changed = False
+        if stage.stored_at is None:
+            stage.stored_at = middle(before, now, stage.accepted_at)
+            changed = True
+        if faces > 0 and (stage.processed_at is None or stage.faceless):
+            stage.processed_at = middle(before, now, stage.stored_at)  # a late face wins over quiet
+            stage.faceless, changed = False, True
+        if faces != stage.faces:
+            stage.faces, changed = faces, True
+        return changed
+
+    def settle_faceless(self, index: int, at: float) -> None:
+        """The pipeline went quiet with this stored image still at 0 faces: processed, with no face."""
+        stage = self.stages.get(index)
+        if stage is not None and stage.stored_at is not None and stage.processed_at is None:
+            stage.processed_at, stage.faceless = max(at, stage.stored_at), True
+
+    def drop(self, index: int) -> None:
+        self.stages.pop(index, None)
+
+    def sample(self, now: float, indices: Iterable[int]) -> None:
+        """Cumulative stage counts at this look (the live chart), and the backlog peak."""
+        accepted = stored = processed = 0
+        for i in indices:
+            stage = self.stages.get(i)
+            if stage is None or not stage.counted:
+                continue
+            accepted += stage.accepted_at is not None
+            stored += stage.stored_at is not None
+            processed += stage.processed_at is not None
+        self.samples.append((now, accepted, stored, processed))
+        self.backlog_peak = max(self.backlog_peak, accepted - processed)
+
+    def figures(self, first_sent: float | None, held_back_s: float) -> Pipeline:
+        counted = [s for s in self.stages.values() if s.counted and s.accepted_at is not None]
+        pipe = Pipeline(backlog_peak=self.backlog_peak, held_back_s=round(held_back_s, 3))
+        if first_sent is None or not counted:
+            return pipe
+
+        def last(times: list[float]) -> float | None:
+            return round(max(times) - first_sent, 3) if times else None
+
+        accepted = [s.accepted_at for s in counted if s.accepted_at is not None]
+        stored = [s.stored_at for s in counted if s.stored_at is not None]
+        processed = [s.processed_at for s in counted if s.processed_at is not None]
+        pipe.accepted_s, pipe.stored_s, pipe.processed_s = last(accepted), last(stored), last(processed)
+        pipe.processed_per_s = steady_rate(sorted(processed), first_sent)
+        pipe.lag_s = {
+            "stored": spread(s.stored_at - s.accepted_at for s in counted if s.stored_at is not None),
+            "processed": spread(
+                s.processed_at - s.accepted_at for s in counted if s.processed_at is not None
+            ),
+        }
+        return pipe
+
+
+def middle(before: float, now: float, floor: float | None) -> float:
+    """The middle of (before, now], never before ``floor`` (the stage before) nor after now."""
+    low = max(before, floor) if floor is not None else before
+    return min(now, (min(low, now) + now) / 2)
+
+
+def steady_rate(times: list[float], first_sent: float) -> float | None:
+    """Images per second between the 10th and 90th percentile of their processed times (the ramp-up
+    and the tail left out); over the whole span from the first upload when there are few images."""
+    if not times:
+        return None
+    if len(times) < STEADY_MIN_IMAGES:
+        span = times[-1] - first_sent
+        return round(len(times) / span, 2) if span > 0 else None
+    t10, t90 = percentile(times, 10), percentile(times, 90)
+    inside = sum(1 for t in times if t10 <= t <= t90)
+    return round(inside / (t90 - t10), 2) if t90 > t10 else None

@@ -1,0 +1,349 @@
+"""The end-of-run summary: one typed ``Summary``, and everything that shows it.
+
+``rows()`` is the one list of (label, value) lines that the terminal (``render``), the Markdown
+(``markdown``) and the web UI tab all show, so nothing re-parses rendered text. ``to_dict()`` is the
+JSON of ``--summary-json`` (schema ``SCHEMA``), which ``checks.py`` reads back as a baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 2  # bump when a field changes meaning; a baseline of another schema is refused
+EXIT_OK = 0
+EXIT_NOT_ALL = 1
+EXIT_BAD_INPUT = 2
+EXIT_REGRESSION = 3
+RESULTS = {
+    EXIT_OK: "pass",
+    EXIT_NOT_ALL: "incomplete",
+    EXIT_BAD_INPUT: "bad input",
+    EXIT_REGRESSION: "regression",
+}
+NAMES_SHOWN = 8  # the terminal names this many images of a list; the JSON has them all
+
+
+@dataclass
+class Latency:
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+
+@dataclass
+class Pipeline:
+    """Kanta's pipeline, from the first upload sent (seconds): how fast images became usable."""
+
+    accepted_s: float | None = None  # the last image's 202
+    stored_s: float | None = None  # the last image first listed by GET /pics
+    processed_s: float | None = None  # the last image with its faces detected (or settled faceless)
+    processed_per_s: float | None = None  # steady: images processed per s between the 10th and 90th %
+    backlog_peak: int = 0  # the most images accepted but not yet processed at one look
+    held_back_s: float = 0.0  # how long --max-backlog held the users back
+    lag_s: dict[str, dict[str, float] | None] = field(default_factory=dict)  # stage -> p50/p95/max
+
+
+@dataclass
+class Faces:
+    images_with_faces: int = 0
+    images_without: int = 0
+    total: int = 0  # faces counted over the images
+    faceless: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Clusters:
+    waited_s: float = 0.0
+    found: bool = False  # real clusters (cluster_id >= 0) exist for the event
+    count: int = 0
+    faces: int = 0  # faces in real clusters (noise and unclustered left out)
+    noise: int = 0
+    unclustered: int = 0
+    purity: float | None = None
+    ari: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Summary:
+    event_code: str
+    events: list[str]
+    host: str
+    host_kind: str
+    data_set: str
+    images: int
+    wait_for: str
+    schema: int = SCHEMA
+    result: str = "pass"
+    exit_code: int = EXIT_OK
+    event: str = ""  # created | already existed | failed: ...
+    skipped_members: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)  # member, reason
+    users: int = 0
+    users_started: int = 0
+    spawn_rate: float = 0.0
+    processes: int = 1
+    loops: int = 1
+    # uploads
+    uploaded: int = 0  # images with a 202 (or found by content) that counts
+    failed: int = 0
+    failed_images: list[dict[str, Any]] = field(default_factory=list)  # member, status, error
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    not_attempted: int = 0
+    attempts: int = 0
+    retries: int = 0
+    fail_ratio: float = 0.0
+    rate_per_s: float = 0.0  # 202s per second over the upload window
+    upload_window_s: float | None = None
+    steady_rate_per_s: float | None = None  # 202s per second between ramp-up's end and the queue's drain
+    steady_window_s: float | None = None
+    latency_ms: Latency | None = None  # None when no upload succeeded
+    wall_s: float = 0.0
+    uploads_per_worker: dict[str, int] = field(default_factory=dict)
+    stopped_early: bool = False
+    stop_reason: str = ""
+    timed: bool = False
+    resumed: int = 0
+    present: int = 0  # --top-up: already in the event by content, not uploaded
+    # what the read-back proved
+    verify: bool = True
+    verified: int = 0  # images seen stored (listed, or found by content)
+    processed: int = 0
+    repaired: int = 0
+    lost: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)  # found in the event by content after no answer
+    removed: int = 0  # extra copies this run made and deleted
+    extra_copies: list[str] = field(default_factory=list)  # left in the event (kept, or not removable)
+    missing: list[str] = field(default_factory=list)  # no copy in the event at the end
+    unproven: list[str] = field(default_factory=list)  # doubtful images whose blobs could not be read
+    possible_duplicates: list[str] = field(default_factory=list)  # only when the proof was impossible
+    proof: str = ""  # how exactly-once was established, or why it could not be
+    drain_s: float | None = None  # = pipeline.stored_s (the name earlier summaries used)
+    pipeline: Pipeline = field(default_factory=Pipeline)
+    faces: Faces = field(default_factory=Faces)
+    clusters: Clusters | None = None
+    foreign_images: int = 0
+    readback_polls: int = 0
+    unreadable_polls: int = 0
+    # the client
+    client_cpu_s: float = 0.0
+    cpu_s_per_1000_uploads: float | None = None
+    peak_rss_mb: float = 0.0
+    cpu_s_by_process: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: str = ""  # kanta-seed itself failed (a bug): the run cannot vouch for anything
+    regressions: list[str] = field(default_factory=list)
+
+    # --- the verdict --------------------------------------------------------------------------------
+    def complete(self) -> bool:
+        """Every image at the run's end stage, exactly one copy of each in the event."""
+        if self.error or self.extra_copies or self.missing:
+            return False
+        if self.timed:
+            return self.failed == 0 and not self.lost
+        if self.stopped_early:
+            return False
+        done = self.uploaded if self.wait_for == "accepted" else self.verified
+        if self.wait_for == "faces":
+            done = min(done, self.processed)
+        return done == self.images and self.failed == 0
+
+    def decide(self) -> None:
+        """Set exit_code and result from the figures (and the regressions found)."""
+        if not self.complete():
+            self.exit_code = EXIT_NOT_ALL
+        else:
+            self.exit_code = EXIT_REGRESSION if self.regressions else EXIT_OK
+        self.result = "stopped" if self.stopped_early and not self.timed else RESULTS[self.exit_code]
+
+    # --- what shows it ------------------------------------------------------------------------------
+    def rows(self) -> list[tuple[str, str]]:
+        """The summary as labelled lines, most important first."""
+        out: list[tuple[str, str]] = [("result", self.verdict_text())]
+        out.append(("event", f"{self.event_code} at {self.host} ({self.event or 'not made sure of'})"))
+        if len(self.events) > 1:
+            out.append(("events", f"{len(self.events)}: " + ", ".join(self.events)))
+        skipped = f", {self.skipped_members} members skipped" if self.skipped_members else ""
+        out.append(("data set", f"{self.data_set} ({self.images} images{skipped})"))
+        out.append(("uploaded", self.uploaded_text()))
+        if self.verify:
+            out.append(("stored", self.stored_text()))
+        if self.wait_for == "faces" or self.faces.images_with_faces:
+            out.append(("faces", self.faces_text()))
+        p = self.pipeline
+        if self.verify and p.stored_s is not None:
+            out.append(("pipeline", self.pipeline_text()))
+        out.append(("rate", self.rate_text()))
+        out.append(("latency", self.latency_text()))
+        if self.cpu_s_per_1000_uploads is not None:
+            out.append(
+                (
+                    "client",
+                    f"{self.cpu_s_per_1000_uploads:.2f} CPU s per 1000 uploads, peak memory"
+                    f" {self.peak_rss_mb:.0f} MB, {self.processes} process(es)",
+                )
+            )
+        if self.clusters is not None:
+            out.append(("clusters", self.clusters_text()))
+        if len(self.uploads_per_worker) > 1:
+            out.append(("per worker", ", ".join(f"{k}: {v}" for k, v in self.uploads_per_worker.items())))
+        for label, names in (
+            ("LOST", self.lost),
+            ("MISSING", self.missing),
+            ("EXTRA COPIES", self.extra_copies),
+            ("UNPROVEN", self.unproven),
+            ("possible duplicates", self.possible_duplicates),
+        ):
+            if names:
+                out.append((label, f"{len(names)}: {shorten(names)}"))
+        if self.failed:
+            reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.failures_by_reason.items()))
+            out.append(
+                ("FAILED", f"{self.failed} ({reasons}): {shorten([f['member'] for f in self.failed_images])}")
+            )
+        if self.proof:
+            out.append(("proof", self.proof))
+        if self.error:
+            out.append(("ERROR", self.error))
+        for note in self.notes:
+            out.append(("note", note))
+        for message in self.regressions:
+            out.append(("REGRESSION", message))
+        return out
+
+    def verdict_text(self) -> str:
+        word = self.result.upper() if self.exit_code else self.result
+        why = {
+            EXIT_OK: "every image is where it should be, exactly once",
+            EXIT_NOT_ALL: "not every image made it (see below); rerun the same command to resume",
+            EXIT_REGRESSION: "every image made it, but a check or the baseline failed",
+        }[self.exit_code]
+        if self.stopped_early and not self.timed:
+            why = f"{self.stop_reason or 'stopped'}; rerun the same command to resume"
+        return f"{word} (exit {self.exit_code}): {why}"
+
+    def uploaded_text(self) -> str:
+        parts = [f"{self.uploaded}/{self.images}"]
+        if self.resumed:
+            parts.append(f"{self.resumed} by an earlier run (ledger)")
+        if self.present:
+            parts.append(f"{self.present} already in the event (--top-up)")
+        if self.failed:
+            parts.append(f"failed {self.failed}")
+        if self.not_attempted:
+            parts.append(f"not attempted {self.not_attempted}")
+        if self.retries:
+            parts.append(f"retries {self.retries}")
+        if self.timed:
+            parts.append("timed run: ended by --run-time")
+        return ", ".join(parts)
+
+    def stored_text(self) -> str:
+        if not self.readback_polls:
+            return "not read back (the run ended first)"
+        parts = [f"{self.verified}/{self.images} verified on the server"]
+        if self.repaired:
+            parts.append(f"repaired {self.repaired}")
+        if self.adopted:
+            parts.append(f"{len(self.adopted)} found by content after no answer")
+        if self.removed:
+            parts.append(f"{self.removed} extra copies removed")
+        if self.foreign_images:
+            parts.append(f"{self.foreign_images} other images in the event, untouched")
+        return ", ".join(parts)
+
+    def faces_text(self) -> str:
+        f = self.faces
+        seen = f.images_with_faces + f.images_without
+        text = f"{f.images_with_faces}/{seen} images with faces ({f.total} faces)"
+        if f.faceless:
+            text += f"; none found in {len(f.faceless)}: {shorten(f.faceless)}"
+        return text
+
+    def pipeline_text(self) -> str:
+        p = self.pipeline
+
+        def s(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f} s"
+
+        text = f"accepted {s(p.accepted_s)}, stored {s(p.stored_s)}, processed {s(p.processed_s)} after the first upload"
+        if p.processed_per_s:
+            text += f"; {p.processed_per_s:.1f} images processed/s (steady)"
+        text += f"; backlog peak {p.backlog_peak}"
+        if p.held_back_s >= 0.05:
+            text += f", held back {p.held_back_s:.1f} s by --max-backlog"
+        return text
+
+    def rate_text(self) -> str:
+        window = f" over {self.upload_window_s:.1f} s" if self.upload_window_s else ""
+        text = f"{self.rate_per_s:.1f} uploads/s (202s){window} with {users_text(self)}, wall {self.wall_s:.1f} s"
+        if self.steady_rate_per_s is not None and self.steady_window_s:
+            text += f"; steady {self.steady_rate_per_s:.1f}/s over {self.steady_window_s:.1f} s"
+        return text
+
+    def latency_text(self) -> str:
+        lat = self.latency_ms
+        if lat is None:
+            return "n/a (no upload succeeded)"
+        return (
+            f"p50 {lat.p50:.0f} ms, p90 {lat.p90:.0f} ms, p95 {lat.p95:.0f} ms, p99 {lat.p99:.0f} ms,"
+            f" max {lat.max:.0f} ms"
+        )
+
+    def clusters_text(self) -> str:
+        c = self.clusters
+        assert c is not None
+        if not c.found:
+            return c.note or f"none after waiting {c.waited_s:.0f} s"
+        return (
+            f"{c.count} clusters over {c.faces} faces, purity {c.purity:.3f}, adjusted Rand index"
+            f" {c.ari:.3f}" + (f" ({c.note})" if c.note else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def users_text(s: Summary) -> str:
+    started = s.users_started or s.users
+    if started >= s.users:
+        return f"{s.users} users"
+    return f"{s.users} users ({started} had started when the work ran out; raise -r to ramp up faster)"
+
+
+def shorten(names: list[str], n: int = NAMES_SHOWN) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more (all in the JSON)" if len(names) > n else "")
+
+
+LABEL_WIDTH = 11
+
+
+def render(summary: Summary) -> str:
+    """The terminal summary: a title and one aligned line per row (a long label just takes a space)."""
+    lines = ["kanta-seed summary"]
+    lines += [f"  {label:<{LABEL_WIDTH - 1}} {value}" for label, value in summary.rows()]
+    return "\n".join(lines)
+
+
+def markdown(summary: Summary) -> str:
+    """A Markdown table of the same rows, ready for a CI job summary ($GITHUB_STEP_SUMMARY)."""
+    lines = ["### kanta-seed", "", "| figure | value |", "| --- | --- |"]
+    lines += [f"| {label} | {value.replace('|', '/')} |" for label, value in summary.rows()]
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def write_json(summary: Summary, path: str) -> None:
+    write_text(path, json.dumps(summary.to_dict(), indent=2) + "\n")
