@@ -1,7 +1,8 @@
-"""Run the stand-in: ``python -m seed.standin --port 0 --db PATH --blobs DIR [faults]``.
+"""Run the stand-in: ``python -m seed.standin --port 0 --db PATH --blobs DIR [pipeline] [faults]``.
 
 Prints one line ``kanta-standin listening on http://127.0.0.1:PORT`` once it accepts connections,
-so a caller that asked for port 0 can read the port it got.
+so a caller that asked for port 0 can read the port it got. With no flags it behaves like a stock
+Kanta under load (DB pool 5 + 10, 4 detection workers); ``--instant`` stores at once instead.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
 from .app import create_app  # noqa: E402
 from .faults import Faults  # noqa: E402
+from .pipeline import Pipeline, PipelineConfig  # noqa: E402
 from .store import Store  # noqa: E402
+
+LISTEN_BACKLOG = 1024  # a burst of new connections must queue, not be refused
 
 
 class SocketExposingHandler(WSGIHandler):
-    """Puts the client socket in the WSGI environ so a fault can reset the connection."""
+    """Puts the client socket in the WSGI environ so a fault can reset the connection, and closes
+    a keep-alive connection that stays idle for ``keep_alive_s`` (uvicorn's ``timeout_keep_alive``)."""
+
+    keep_alive_s = 5.0
 
     def __init__(self, sock, address, server, rfile=None):
         # pywsgi writes a response's headers and body separately: without TCP_NODELAY, Nagle and the
@@ -35,16 +42,41 @@ class SocketExposingHandler(WSGIHandler):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().__init__(sock, address, server, rfile)
 
+    def read_requestline(self):
+        if not self.keep_alive_s:
+            return super().read_requestline()
+        with gevent.Timeout(self.keep_alive_s, False):
+            return super().read_requestline()
+        return ""  # idle too long: pywsgi closes the connection, as uvicorn does
+
     def get_environ(self):
         env = super().get_environ()
         env["standin.socket"] = self.socket
         return env
 
 
+class StandinServer(WSGIServer):
+    reuse_addr = 1  # a restart on the same port works at once, even with connections in TIME_WAIT
+
+
 def rate(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
     return value
 
 
@@ -55,7 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, help="SQLite file (default: a temporary folder)")
     p.add_argument("--blobs", type=Path, help="folder for image files (default: beside the database)")
     p.add_argument(
-        "--store-delay", type=float, default=0.02, help="seconds from 202 to stored (default 0.02)"
+        "--keep-alive-s",
+        type=non_negative,
+        default=5.0,
+        help="close a keep-alive connection idle this long, as uvicorn does; 0 keeps it (default 5)",
+    )
+    pipe = p.add_argument_group("pipeline (defaults: a stock Kanta)")
+    pipe.add_argument("--workers", type=positive_int, default=4, help="face-detection workers (default 4)")
+    pipe.add_argument("--detect-ms", type=non_negative, default=100.0, help="detection time per image (100)")
+    pipe.add_argument("--db-pool", type=positive_int, default=15, help="DB connections, 5 + overflow (15)")
+    pipe.add_argument(
+        "--db-pool-timeout", type=non_negative, default=30.0, help="seconds a job waits for one (30)"
+    )
+    pipe.add_argument("--loop-ms", type=non_negative, default=25.0, help="event-loop time per job (25)")
+    pipe.add_argument("--instant", action="store_true", help="no pipeline: store --store-delay after the 202")
+    pipe.add_argument(
+        "--store-delay", type=float, default=0.02, help="with --instant: seconds from 202 to stored (0.02)"
     )
     faults = p.add_argument_group("faults (uploads only; seeded, so a run is repeatable)")
     faults.add_argument("--error-rate", type=rate, default=0.0, help="share answered 503")
@@ -65,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--reset-after-rate", type=rate, default=0.0, help="share stored, then reset")
     faults.add_argument("--loss-rate", type=rate, default=0.0, help="share answered 202, then lost")
     faults.add_argument("--latency-ms", type=float, default=0.0, help="added latency per upload")
-    faults.add_argument("--visible-after", type=float, default=0.0, help="extra seconds before stored")
+    faults.add_argument("--visible-after", type=float, default=0.0, help="extra seconds before the job")
     faults.add_argument("--fault-seed", type=int, default=0, help="RNG seed for the faults")
     return p
 
@@ -91,13 +138,31 @@ def main(argv: list[str] | None = None) -> int:
     db = args.db or Path(tempfile.mkdtemp(prefix="kanta-standin-")) / "kanta.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     blobs = args.blobs or db.parent / "blobs"
-    app = create_app(Store(db, blobs), faults, store_delay_s=args.store_delay)
-    server = WSGIServer(
-        (args.host, args.port), app, handler_class=SocketExposingHandler, log=None, error_log=None
+    store = Store(db, blobs)
+    store.forget_unfinished()
+    pipeline = Pipeline(
+        store,
+        PipelineConfig(
+            instant=args.instant,
+            workers=args.workers,
+            detect_s=args.detect_ms / 1000,
+            db_pool=args.db_pool,
+            db_pool_timeout_s=args.db_pool_timeout,
+            loop_s=args.loop_ms / 1000,
+            store_delay_s=args.store_delay,
+        ),
     )
+    SocketExposingHandler.keep_alive_s = args.keep_alive_s
+    server = StandinServer(
+        (args.host, args.port), None, handler_class=SocketExposingHandler, log=None, error_log=None,
+        backlog=LISTEN_BACKLOG,
+    )  # fmt: skip
     server.start()
     host, port = server.address[:2]
-    print(f"kanta-standin listening on http://{host}:{port} (db {db})", flush=True)
+    url = f"http://{host}:{port}"
+    # The app needs the bound address for its public blob URLs, so it is made after the bind.
+    server.application = create_app(store, faults, pipeline, url)
+    print(f"kanta-standin listening on {url} (db {db})", flush=True)
     gevent.signal_handler(signal.SIGTERM, server.stop)
     gevent.signal_handler(signal.SIGINT, server.stop)
     server.serve_forever()

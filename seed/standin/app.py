@@ -9,9 +9,10 @@ import uuid as uuidlib
 from datetime import datetime
 
 import gevent
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request, send_file
 
 from .faults import ERROR, LOSS, RESET_AFTER, RESET_BEFORE, THROTTLE, Faults
+from .pipeline import Pipeline
 from .store import Store
 
 # Kanta's upload route pattern, and the Azure container-name rule the event code must also meet.
@@ -19,11 +20,26 @@ ROUTE_CODE = re.compile(r"^[a-zA-Z0-9_-]+$")
 CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
 DB_CODE_MAX = 32  # VARCHAR(32): a longer code fails the INSERT with a 500
 ALLOWED_EXT = {"jpg", "jpeg", "png", "bmp", "gif", "tiff"}
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "bmp": "image/bmp",
+    "gif": "image/gif",
+    "tiff": "image/tiff",
+}
+# The only thing the blob route serves: <container>/images/<uuid>.<ext>, as the job writes it.
+BLOB_PATH = re.compile(r"[a-z0-9-]{3,63}/images/[0-9a-f]{32}\.(?:" + "|".join(ALLOWED_EXT) + ")")
 
 
 def validation_error(loc: list, msg: str) -> tuple[Response, int]:
     """FastAPI's 422 body shape."""
     return jsonify({"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}), 422
+
+
+def internal_error() -> Response:
+    """An unhandled exception on Kanta: Starlette's plain-text 500, not JSON."""
+    return Response("Internal Server Error", status="500 Internal Server Error", mimetype="text/plain")
 
 
 def container_ok(code: str) -> bool:
@@ -45,17 +61,6 @@ def reset_connection() -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def image_item(row: dict) -> dict:
-    return {
-        "uuid": row["uuid"],
-        "azure_blob_url": f"file://{row['blob_path']}",
-        "file_extension": row["file_extension"],
-        "faces": row["faces"],
-        "created_at": row["created_at"],
-        "last_modified": row["last_modified"],
-    }
-
-
 def event_info(row: dict) -> dict:
     return {
         "code": row["code"],
@@ -70,18 +75,35 @@ def event_info(row: dict) -> dict:
     }
 
 
-def create_app(
-    store: Store, faults: Faults, store_delay_s: float = 0.02, detect_delay_s: float = 0.05
-) -> Flask:
+def bbox(face: dict) -> dict:
+    return {k: face[k] for k in ("x", "y", "width", "height")}
+
+
+def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) -> Flask:
+    """The Flask app; ``base_url`` is where the server listens, for the public blob URLs."""
     app = Flask("kanta-standin")
     api = Blueprint("kanta", __name__)
 
-    def background_store(code: str, uid: str, ext: str, data: bytes) -> None:
-        """Kanta's job after the 202: drop silently when the event is missing, else store, then 'detect'."""
-        if store.find_event(code) is None or not container_ok(code):
-            return
-        store.store_image(code, uid, ext, data)
-        gevent.spawn_later(detect_delay_s, store.set_faces, uid, 1)
+    def blob_url(code: str, uid: str, ext: str) -> str:
+        return f"{base_url}/blobs/{code.lower()}/images/{uid}.{ext}"
+
+    def image_item(row: dict) -> dict:
+        return {
+            "uuid": row["uuid"],
+            "azure_blob_url": blob_url(row["event_code"], row["uuid"], row["file_extension"]),
+            "file_extension": row["file_extension"],
+            "faces": row["faces"],
+            "created_at": row["created_at"],
+            "last_modified": row["last_modified"],
+        }
+
+    @app.errorhandler(404)
+    def not_found(_e):
+        return jsonify({"detail": "Not Found"}), 404  # FastAPI's answer for a path it has no route for
+
+    @app.errorhandler(500)
+    def unhandled(_e):
+        return internal_error()
 
     @api.get("/system/health")
     def health():
@@ -104,7 +126,7 @@ def create_app(
         if store.find_event(code) is not None:
             return jsonify({"detail": f"Event with code {code} already exists"}), 400
         if len(code) > DB_CODE_MAX:
-            return jsonify({"detail": "Internal Server Error"}), 500
+            return internal_error()
         event_id = store.create_event(code, body)
         return jsonify({"id": event_id, "code": code, "status": "created; QR generation queued"}), 201
 
@@ -143,13 +165,14 @@ def create_app(
             reset_connection()
             return Response(status=500)
         data = part.read()
+        # Kanta creates the event's container before the 202: an invalid container name fails
+        # loudly, and so does an upper-cased code of an existing event (observed, KANTA-API.md).
+        if not container_ok(code) or (code != code.lower() and store.find_event(code) is not None):
+            return internal_error()
+        pipeline.handler_cost()
         uid = uuidlib.uuid4().hex
-        if store.find_event(code) is not None and (code != code.lower() or not container_ok(code)):
-            # Kanta's blob container for such a code does not exist: the upload fails loudly.
-            return jsonify({"detail": "Internal Server Error"}), 500
-        if fate != LOSS:
-            delay = store_delay_s + faults.visible_after_s
-            gevent.spawn_later(delay, background_store, code, uid, extension_of(part.filename or ""), data)
+        ext = extension_of(part.filename or "")
+        pipeline.accept(code, uid, ext, data, lost=fate == LOSS, delay_s=faults.visible_after_s)
         if fate == RESET_AFTER:
             reset_connection()
             return Response(status=500)
@@ -166,8 +189,8 @@ def create_app(
         if not 1 <= limit <= 200 or offset < 0:
             return validation_error(["query", "limit"], "limit must be in 1..200, offset >= 0")
         if store.find_event(code) is None:
-            # The real server does not map its not-found error: it answers 500.
-            return jsonify({"detail": "Internal Server Error"}), 500
+            return internal_error()  # the real server does not map its not-found error
+        pipeline.listing_cost(store.count_images(code))
         return jsonify([image_item(r) for r in store.list_images(code, limit, offset)])
 
     @api.get("/pics/<uid>")
@@ -175,8 +198,9 @@ def create_app(
         row = store.get_image(uid)
         if row is None:
             return jsonify({"detail": "Image not found"}), 404
-        faces = [{"face_id": 1, "cluster_id": -1, "bbox": {"x": 0, "y": 0, "width": 1, "height": 1}}] * row[
-            "faces"
+        faces = [
+            {"face_id": f["face_id"], "cluster_id": f["cluster_id"], "bbox": bbox(f)}
+            for f in store.faces_of_image(uid)
         ]
         return jsonify({"image": image_item(row), "faces": faces})
 
@@ -186,7 +210,57 @@ def create_app(
             return jsonify({"detail": "Image not found"}), 404
         return Response(status=204)
 
+    @api.get("/clusters")
+    def list_clusters():
+        code = request.args.get("event_code", "")
+        try:
+            sample_size = int(request.args.get("sample_size", 5))
+        except ValueError:
+            return validation_error(["query", "sample_size"], "must be an integer")
+        if not 1 <= sample_size <= 20:
+            return validation_error(["query", "sample_size"], "must be in 1..20")
+        if store.find_event(code) is None:
+            return internal_error()  # same unmapped not-found lookup as GET /pics
+        groups: dict[int, list[dict]] = {}
+        for face in store.faces_of_event(code):
+            groups.setdefault(face["cluster_id"], []).append(face)
+        return jsonify(
+            [
+                {
+                    "cluster_id": cluster_id,
+                    "face_count": len(faces),
+                    "samples": [
+                        {
+                            "face_id": f["face_id"],
+                            "sample_blob_url": blob_url(code, f["image_uuid"], f["file_extension"]),
+                            "sample_bbox": bbox(f),
+                        }
+                        for f in faces[:sample_size]
+                    ],
+                }
+                for cluster_id, faces in sorted(groups.items())
+            ]
+        )
+
     # Kanta answers with and without its /api/v1 root path.
     app.register_blueprint(api)
     app.register_blueprint(api, url_prefix="/api/v1", name="kanta_v1")
+
+    @app.get("/blobs/<path:path>", merge_slashes=False)  # no redirect for //: a plain 404
+    def blob(path: str):
+        """The public blob container (Azurite for Kanta): exactly the uploaded bytes, nothing else."""
+        if not BLOB_PATH.fullmatch(path):
+            return Response("Not Found", status=404, mimetype="text/plain")
+        root = store.blob_dir.resolve()
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return Response("Not Found", status=404, mimetype="text/plain")
+        return send_file(target, mimetype=CONTENT_TYPES[target.suffix[1:]], conditional=False, etag=False)
+
+    # Stand-in only: what became of every 202, for tests (Kanta itself has no such route).
+    def stats():
+        return jsonify(pipeline.stats(request.args.get("event_code")))
+
+    app.add_url_rule("/_standin/stats", "standin_stats", stats)
+    app.add_url_rule("/api/v1/_standin/stats", "standin_stats_v1", stats)
     return app

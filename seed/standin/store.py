@@ -1,10 +1,16 @@
-"""The stand-in's storage: events and image rows in SQLite, image bytes as files on disk."""
+"""The stand-in's storage: events, images and faces in SQLite, image bytes as files on disk.
+
+Besides Kanta's own columns it keeps what tests need to see the pipeline: when each image became
+listable (``stored_at``) and processed (``processed_at``), and an ``uploads`` table with every 202
+and what became of it.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,14 +30,44 @@ CREATE TABLE IF NOT EXISTS images (
     size INTEGER NOT NULL,
     blob_path TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    last_modified TEXT NOT NULL
+    last_modified TEXT NOT NULL,
+    stored_at REAL,
+    processed_at REAL
 );
 CREATE INDEX IF NOT EXISTS images_by_event ON images (event_code, last_modified);
+CREATE TABLE IF NOT EXISTS faces (
+    face_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_uuid TEXT NOT NULL,
+    event_code TEXT NOT NULL,
+    cluster_id INTEGER NOT NULL DEFAULT -2,
+    x INTEGER NOT NULL, y INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_by_event ON faces (event_code, face_id);
+CREATE INDEX IF NOT EXISTS faces_by_image ON faces (image_uuid);
+CREATE TABLE IF NOT EXISTS uploads (
+    uuid TEXT PRIMARY KEY,
+    event_code TEXT,
+    accepted_at REAL,
+    outcome TEXT,
+    settled_at REAL
+);
 """
+
+STORED = "stored"
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+def stamp_seconds() -> str:
+    """Kanta's insert stamps (``func.now()`` into a second-resolution column): truncated to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def stamp_micro() -> str:
+    """Kanta's update stamp when faces are filled in: microseconds, always written out so text sorts."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 class Store:
@@ -43,9 +79,29 @@ class Store:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        # WAL lets tests read the database while the server writes it.
+        # WAL lets tests read the database while the server writes it; NORMAL still survives a
+        # killed process (only an OS crash could lose the last commits) and spares an fsync per row.
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """A database written by an older stand-in lacks the timing columns: add them."""
+        have = {r["name"] for r in self._db.execute("PRAGMA table_info(images)")}
+        for column in ("stored_at", "processed_at"):
+            if column not in have:
+                self._db.execute(f"ALTER TABLE images ADD COLUMN {column} REAL")
+
+    def forget_unfinished(self) -> int:
+        """After a restart the jobs that were running are gone, as on a real server: say so."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE uploads SET outcome = 'lost-restart', settled_at = ? WHERE outcome IS NULL",
+                (time.time(),),
+            )
+            # Stored but never detected: the image stays (faces 0), its upload counts as stored.
+            return cur.rowcount
 
     # events -----------------------------------------------------------------
     def find_event(self, code: str) -> dict | None:
@@ -77,35 +133,98 @@ class Store:
         with self._lock:
             cur = self._db.execute("DELETE FROM events WHERE code = ?", (code,))
             self._db.execute("DELETE FROM images WHERE event_code = ?", (code,))
+            self._db.execute("DELETE FROM faces WHERE event_code = ?", (code,))
             return cur.rowcount > 0
 
+    # uploads (the stand-in's own record of every 202) -------------------------
+    def record_upload(self, uuid: str, code: str, outcome: str | None = None) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO uploads (uuid, event_code, accepted_at, outcome, settled_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (uuid, code, now, outcome, now if outcome else None),
+            )
+
+    def settle_upload(self, uuid: str, outcome: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE uploads SET outcome = ?, settled_at = ? WHERE uuid = ?", (outcome, time.time(), uuid)
+            )
+
+    def upload_stats(self, code: str | None = None) -> dict:
+        where, args = ("WHERE u.event_code = ?", (code,)) if code is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT u.uuid, u.outcome, i.processed_at FROM uploads u"
+                f" LEFT JOIN images i ON i.uuid = u.uuid {where} ORDER BY u.accepted_at",
+                args,
+            ).fetchall()
+        outcomes: dict[str, int] = {}
+        for r in rows:
+            key = r["outcome"] or "in-pipeline"
+            outcomes[key] = outcomes.get(key, 0) + 1
+        dropped = [r["uuid"] for r in rows if r["outcome"] not in (None, STORED)]
+        return {
+            "accepted": len(rows),
+            "stored": outcomes.get(STORED, 0),
+            "processed": sum(1 for r in rows if r["outcome"] == STORED and r["processed_at"] is not None),
+            "dropped": len(dropped),
+            "dropped_uuids": dropped,
+            "outcomes": outcomes,
+        }
+
     # images -----------------------------------------------------------------
-    def store_image(self, code: str, uuid: str, ext: str, data: bytes) -> None:
+    def write_blob(self, code: str, uuid: str, ext: str, data: bytes) -> Path:
         container = self.blob_dir / code.lower() / "images"
         container.mkdir(parents=True, exist_ok=True)
         blob = container / f"{uuid}.{ext}"
         tmp = blob.with_suffix(".part")
         tmp.write_bytes(data)
         os.replace(tmp, blob)
-        stamp = now_iso()
+        return blob
+
+    def insert_image(self, code: str, uuid: str, ext: str, size: int, blob: Path) -> None:
+        stamp = stamp_seconds()
         with self._lock:
             self._db.execute(
                 "INSERT INTO images (uuid, event_code, file_extension, faces, size, blob_path,"
-                " created_at, last_modified) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-                (uuid, code, ext, len(data), str(blob), stamp, stamp),
+                " created_at, last_modified, stored_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (uuid, code, ext, size, str(blob), stamp, stamp, time.time()),
             )
 
-    def set_faces(self, uuid: str, faces: int) -> None:
+    def store_image(self, code: str, uuid: str, ext: str, data: bytes) -> None:
+        self.insert_image(code, uuid, ext, len(data), self.write_blob(code, uuid, ext, data))
+
+    def set_faces(self, uuid: str, boxes: list[tuple[int, int, int, int]]) -> None:
+        """Detection done: faces and a fresh last_modified, but only when a face was found (as Kanta)."""
         with self._lock:
-            self._db.execute(
-                "UPDATE images SET faces = ?, last_modified = ? WHERE uuid = ?", (faces, now_iso(), uuid)
-            )
+            row = self._db.execute("SELECT event_code FROM images WHERE uuid = ?", (uuid,)).fetchone()
+            if row is None:  # deleted while it was being detected
+                return
+            if boxes:
+                self._db.execute(
+                    "UPDATE images SET faces = ?, last_modified = ?, processed_at = ? WHERE uuid = ?",
+                    (len(boxes), stamp_micro(), time.time(), uuid),
+                )
+                self._db.executemany(
+                    "INSERT INTO faces (image_uuid, event_code, x, y, width, height)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(uuid, row["event_code"], *box) for box in boxes],
+                )
+            else:
+                self._db.execute("UPDATE images SET processed_at = ? WHERE uuid = ?", (time.time(), uuid))
+
+    def count_images(self, code: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM images WHERE event_code = ?", (code,)).fetchone()
+        return int(row[0])
 
     def list_images(self, code: str, limit: int, offset: int) -> list[dict]:
+        # No tie-breaker, as on Kanta: equal stamps come in whatever order SQLite walks them.
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM images WHERE event_code = ? ORDER BY last_modified DESC, uuid"
-                " LIMIT ? OFFSET ?",
+                "SELECT * FROM images WHERE event_code = ? ORDER BY last_modified DESC LIMIT ? OFFSET ?",
                 (code, limit, offset),
             ).fetchall()
         return [dict(r) for r in rows]
@@ -115,6 +234,23 @@ class Store:
             row = self._db.execute("SELECT * FROM images WHERE uuid = ?", (uuid,)).fetchone()
         return dict(row) if row else None
 
+    def faces_of_image(self, uuid: str) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM faces WHERE image_uuid = ? ORDER BY face_id", (uuid,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def faces_of_event(self, code: str) -> list[dict]:
+        """Every face of the event with its image's row fields needed for a blob URL."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT f.*, i.file_extension FROM faces f JOIN images i ON i.uuid = f.image_uuid"
+                " WHERE f.event_code = ? ORDER BY f.face_id",
+                (code,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def delete_image(self, code: str, uuid: str) -> bool:
         with self._lock:
             row = self._db.execute(
@@ -123,5 +259,6 @@ class Store:
             if not row:
                 return False
             self._db.execute("DELETE FROM images WHERE uuid = ?", (uuid,))
+            self._db.execute("DELETE FROM faces WHERE image_uuid = ?", (uuid,))
         Path(row["blob_path"]).unlink(missing_ok=True)
         return True

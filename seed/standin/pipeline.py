@@ -1,0 +1,210 @@
+"""Kanta's upload pipeline after the 202, modelled with gevent sleeps (see KANTA-API.md).
+
+A stock Kanta answers 202 first; the background job then takes a DB connection from a pool of
+5 + 10 overflow (waiting at most 30 s, else the image is gone), stores the blob, inserts the row
+(listed, faces 0), waits for one of 4 face-detection workers, updates faces and releases the
+connection. The jobs and the request handlers share one event loop, so a backlog slows the 202.
+Everything here is time, not CPU: tests run many stand-ins side by side on small machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import gevent
+from gevent.event import Event
+
+from .store import STORED, Store
+
+log = logging.getLogger("kanta-standin.pipeline")
+
+# Share of a job's event-loop time spent in each of its two steps (the rest goes to the update).
+STORE_STEP_SHARE = 0.6
+BLOB_STORE_S = 0.008  # the blob store is another process (Azurite): time, but not the loop's
+HANDLER_LOOP_S = 0.002  # the upload route's own loop time before it answers
+LISTING_LOOP_S_PER_IMAGE = 0.0003  # GET /pics loads every image of the event: ~50 ms at 165
+FACELESS_ONE_IN = 50  # ~2% of images get no face, as ~2% of the Yale set on a real Kanta
+POOL_SIZE_MAX = 5  # SQLAlchemy's pool_size; the rest of --db-pool is its overflow
+
+
+class Fifo:
+    """Slots handed to waiters strictly first come, first served, so a run is repeatable.
+
+    A slot freed while someone waits goes straight to the oldest waiter: a newcomer cannot barge in.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: deque[list] = deque()  # [Event, granted]
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        waiter = [Event(), False]
+        self._waiters.append(waiter)
+        waiter[0].wait(timeout)
+        if waiter[1]:  # granted, even if the timeout fired in the same instant
+            return True
+        self._waiters.remove(waiter)
+        return False
+
+    def release(self) -> None:
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            waiter[1] = True
+            waiter[0].set()
+        else:
+            self.free += 1
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+
+class EventLoop:
+    """Kanta's single event loop: whoever holds it for a while makes everyone else wait, in order."""
+
+    def __init__(self) -> None:
+        self._lock = Fifo(1)
+
+    @contextmanager
+    def busy(self, seconds: float) -> Iterator[None]:
+        """Hold the loop for ``seconds``; the body (the real DB write) runs at the end of that time."""
+        if seconds <= 0:
+            yield
+            return
+        with self._lock.slot():
+            gevent.sleep(seconds)
+            yield
+
+
+def detect(data: bytes) -> list[tuple[int, int, int, int]]:
+    """The 'face detection': by content, so a rerun and a second copy of an image agree."""
+    digest = hashlib.sha256(data).digest()
+    if int.from_bytes(digest[:8], "big") % FACELESS_ONE_IN == 0:
+        return []
+    # One face with a box derived from the bytes: plausible numbers, same every time.
+    return [(20 + digest[8] % 60, 20 + digest[9] % 40, 90 + digest[10] % 60, 90 + digest[11] % 60)]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    instant: bool = False
+    workers: int = 4
+    detect_s: float = 0.1
+    db_pool: int = 15
+    db_pool_timeout_s: float = 30.0
+    loop_s: float = 0.025
+    store_delay_s: float = 0.02  # --instant only: from 202 to stored
+    instant_detect_s: float = 0.05  # --instant only: from stored to faces
+
+    def pool_error(self, code: str) -> str:
+        """SQLAlchemy's QueuePool timeout as Kanta's job logs it, with this pool's numbers."""
+        size = min(POOL_SIZE_MAX, self.db_pool)
+        return (
+            f"Error fetching event {code}: QueuePool limit of size {size} overflow {self.db_pool - size}"
+            f" reached, connection timed out, timeout {self.db_pool_timeout_s:.2f}"
+            " (Background on this error at: https://sqlalche.me/e/20/3o7r)"
+        )
+
+
+class Pipeline:
+    """Runs each accepted upload's background job and knows which ones are still under way."""
+
+    def __init__(self, store: Store, config: PipelineConfig) -> None:
+        self.store = store
+        self.config = config
+        self.loop = EventLoop()
+        self.db_pool = Fifo(config.db_pool)
+        self.detectors = Fifo(config.workers)
+        self.live: dict[str, str] = {}  # uuid -> event code of every job not yet finished
+
+    # costs the request handlers pay on the shared loop -----------------------
+    def handler_cost(self) -> None:
+        if not self.config.instant:
+            with self.loop.busy(HANDLER_LOOP_S):
+                pass
+
+    def listing_cost(self, images: int) -> None:
+        if not self.config.instant:
+            with self.loop.busy(LISTING_LOOP_S_PER_IMAGE * images):
+                pass
+
+    # jobs --------------------------------------------------------------------
+    def accept(self, code: str, uid: str, ext: str, data: bytes, lost: bool, delay_s: float) -> None:
+        """Record the 202 and start its job (a lost one is recorded as such and never runs)."""
+        if lost:
+            self.store.record_upload(uid, code, "lost-fault")
+            return
+        self.store.record_upload(uid, code)
+        self.live[uid] = code
+        job = self._instant_job if self.config.instant else self._job
+        gevent.spawn(self._guarded, job, code, uid, ext, data, delay_s)
+
+    def _guarded(self, job, code: str, uid: str, ext: str, data: bytes, delay_s: float) -> None:
+        try:
+            job(code, uid, ext, data, delay_s)
+        except Exception as e:  # Kanta only logs a failed job; the image is whatever it got to
+            log.exception("Error processing image %s of event %s", uid, code)
+            if self.store.get_image(uid) is None:
+                self.store.settle_upload(uid, f"failed: {type(e).__name__}")
+        finally:
+            self.live.pop(uid, None)
+
+    def _instant_job(self, code: str, uid: str, ext: str, data: bytes, delay_s: float) -> None:
+        gevent.sleep(self.config.store_delay_s + delay_s)
+        if self.store.find_event(code) is None:
+            self.store.settle_upload(uid, "dropped-no-event")
+            return
+        self.store.store_image(code, uid, ext, data)
+        self.store.settle_upload(uid, STORED)
+        gevent.sleep(self.config.instant_detect_s)
+        self.store.set_faces(uid, detect(data))
+
+    def _job(self, code: str, uid: str, ext: str, data: bytes, delay_s: float) -> None:
+        cfg = self.config
+        if delay_s:
+            gevent.sleep(delay_s)
+        if not self.db_pool.acquire(cfg.db_pool_timeout_s):
+            log.error(cfg.pool_error(code))
+            self.store.settle_upload(uid, "dropped-pool-timeout")
+            return
+        try:  # the connection is held from the event lookup to the faces update
+            with self.loop.busy(cfg.loop_s * STORE_STEP_SHARE / 2):
+                event = self.store.find_event(code)
+            if event is None:  # Kanta's trap: the 202 went out, the image silently goes nowhere
+                self.store.settle_upload(uid, "dropped-no-event")
+                return
+            gevent.sleep(BLOB_STORE_S)
+            blob = self.store.write_blob(code, uid, ext, data)
+            with self.loop.busy(cfg.loop_s * STORE_STEP_SHARE / 2):
+                self.store.insert_image(code, uid, ext, len(data), blob)
+                self.store.settle_upload(uid, STORED)
+            with self.detectors.slot():
+                gevent.sleep(cfg.detect_s)
+            boxes = detect(data)
+            with self.loop.busy(cfg.loop_s * (1 - STORE_STEP_SHARE)):
+                self.store.set_faces(uid, boxes)
+        finally:
+            self.db_pool.release()
+
+    def stats(self, code: str | None = None) -> dict:
+        stats = self.store.upload_stats(code)
+        stats["in_pipeline"] = sum(1 for c in self.live.values() if code is None or c == code)
+        stats["waiting_for_db"] = self.db_pool.waiting
+        stats["waiting_for_detection"] = self.detectors.waiting
+        return stats
