@@ -75,6 +75,7 @@ def ensure_session(environment: Any) -> Session:
 @events.init.add_listener
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
     session = ensure_session(environment)
+    # SIGINT is ours; SIGTERM is Locust's (its handler shuts down, and on_quitting stops gracefully).
     gevent.signal_handler(signal.SIGINT, on_signal, session, "Ctrl-C (SIGINT)")
     if isinstance(runner, WorkerRunner):
         return
@@ -271,17 +272,28 @@ def stop_note(session: Session) -> str:
 
 @events.quitting.add_listener
 def on_quitting(environment: Any, **_: Any) -> None:
-    """Locust is shutting down (the run ended, Ctrl-C, or its SIGTERM handler): a run still going is
-    stopped gracefully here, before Locust reads the exit code."""
+    """Locust is shutting down (the run ended, our Ctrl-C stopper quit the runner, or Locust's SIGTERM
+    handler): a run still going is stopped gracefully here, before Locust reads the exit code."""
     session = getattr(environment, "kanta_seed", None)
     if session is None:
         return
+    stopper = session.stopper
+    if stopper is not None and not stopper.dead and stopper is not gevent.getcurrent():
+        if session.stop_kind == "sigterm":  # a second SIGTERM while the first one's stop goes on
+            session.stop_signals += 1
+            log.warning("kanta-seed: SIGTERM again: stopping now; what was in flight is recorded as maybe sent")
+            stop_now(session, quit_after=False)
+            stopper.join()  # the first shutdown prints the summary and exits; this one never goes on
+            return
+        stopper.join()  # our own Ctrl-C stop is finishing: let it
     run = session.run
     if session.coordinator is not None and run is not None and not run.finished:
+        session.stopper, session.stop_kind = gevent.getcurrent(), session.stop_kind or "sigterm"
         if not session.stop_signals:
             session.stop_signals, session.stop_why = 1, "stopped by SIGTERM"
             log.warning(
-                "kanta-seed: stopping: uploads in flight get %g s to finish", environment.stop_timeout
+                "kanta-seed: SIGTERM: stopping; uploads in flight get %g s to finish (again to stop at once)",
+                environment.stop_timeout,
             )
         environment.runner.stop()
         driver.finish(session, stop_note=stop_note(session))
@@ -308,6 +320,7 @@ def on_signal(session: Session, name: str) -> None:
             "kanta-seed: %s: stopping; uploads in flight get %g s to finish (again to stop at once)",
             name, env.stop_timeout or 0,
         )  # fmt: skip
+        session.stop_kind = "sigint"
         session.stopper = gevent.spawn(stop_gracefully, session)
     elif session.stop_signals == 2:
         log.warning("kanta-seed: %s again: stopping now; what was in flight is recorded as maybe sent", name)
@@ -325,7 +338,7 @@ def stop_gracefully(session: Session) -> None:
     leave(env)
 
 
-def stop_now(session: Session) -> None:
+def stop_now(session: Session, quit_after: bool = True) -> None:
     """Kill the users mid-request: their claims stay in the ledger as in flight (maybe sent)."""
     env = session.environment
     env.runner.user_greenlets.kill(block=False)
@@ -341,7 +354,8 @@ def stop_now(session: Session) -> None:
         env.runner.quit()
         leave(env)
 
-    gevent.spawn(quit_now)
+    if quit_after:
+        gevent.spawn(quit_now)
 
 
 def leave(env: Any) -> None:

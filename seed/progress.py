@@ -40,8 +40,11 @@ def snapshot(run: Run | None, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     end = run.ended_at or now
     c = counts(run)
-    # The same window as the summary's rate: 202s per second since the first upload was sent.
-    rate_now = rate(len(run.first_accepts), run.first_sent_at, end)
+    # The same window as the summary's rate: 202s per second from the first upload sent to the last
+    # 202 (once nothing is left to send), or to now.
+    sending = run.queue.waiting or run.queue.count("claimed")
+    upload_end = end if sending or not run.first_accepts else max(run.first_accepts)
+    rate_now = rate(len(run.first_accepts), run.first_sent_at, upload_end)
     done_rate = rate(c["done"] - c_counted_before(run), run.first_sent_at, end)
     left = c["total"] - c["done"] - c["failed"]
     rb = run.readback

@@ -92,18 +92,18 @@ class Readback:
         before = self.last_look if self.last_look is not None else self.started_at
         seen_now: dict[str, Item] = {}
         grew = False
+        entries = self.queue.entries
+        owner = {u: i for i, e in enumerate(entries) for u in e.uuids}
         for code, listing in listings.items():
             self.last_listing[code] = listing
             pre = self.pre_existing.get(code, set())
             for uid, item in listing.items():
-                if uid in pre:
-                    continue
+                if uid in pre and uid not in owner:
+                    continue  # held before the run, and no image of ours counts it (--top-up does)
                 seen_now[uid] = item
                 grew |= uid not in self.listed
                 self.listed[uid] = item
         obs = Observation(ok=True)
-        entries = self.queue.entries
-        owner = {u: i for i, e in enumerate(entries) for u in e.uuids}
         for i, e in enumerate(entries):
             if e.state == "accepted" and e.uuid in seen_now:
                 obs.changed |= self.stages.seen(i, e.uuid, seen_now[e.uuid].faces, before, now)

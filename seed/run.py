@@ -448,6 +448,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         ],
         failures_by_reason=dict(Counter(failure_reason(e.result) for e in failed)),
         not_attempted=sum(1 for e in entries if e.state in ("pending", "delayed") and not e.attempts),
+        in_doubt=sum(1 for e in entries if e.state in ("doubt", "claimed")),
         attempts=sum(e.attempts for e in entries),
         retries=q.retries,
         fail_ratio=round(q.failed_attempts / max(1, sum(e.attempts for e in entries)), 4),

@@ -29,6 +29,7 @@ class Session:
     stop_signals: int = 0  # SIGINT/SIGTERM received: 1 stops gracefully, 2 at once
     stop_why: str = ""  # what the summary says stopped the run
     stopper: Any = None  # the greenlet stopping the run gracefully
+    stop_kind: str = ""  # sigint (our handler's stopper) | sigterm (Locust's shutdown)
     summary_printed: bool = False
 
 

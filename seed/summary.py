@@ -95,6 +95,7 @@ class Summary:
     failed_images: list[dict[str, Any]] = field(default_factory=list)  # member, status, error
     failures_by_reason: dict[str, int] = field(default_factory=dict)
     not_attempted: int = 0
+    in_doubt: int = 0  # sent, outcome undecided at the end (in flight at a stop): the next run decides
     attempts: int = 0
     retries: int = 0
     fail_ratio: float = 0.0
@@ -238,6 +239,8 @@ class Summary:
             parts.append(f"failed {self.failed}")
         if self.not_attempted:
             parts.append(f"not attempted {self.not_attempted}")
+        if self.in_doubt:
+            parts.append(f"{self.in_doubt} maybe sent (the next run decides by content)")
         if self.retries:
             parts.append(f"retries {self.retries}")
         if self.timed:

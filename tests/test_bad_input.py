@@ -14,6 +14,12 @@ from .helpers import run_locust
 from .tripwire import Tripwire
 
 
+@pytest.fixture
+def standin(fast_standin):
+    """These tests are not about Kanta's lag: a stand-in that stores at once."""
+    return fast_standin
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,13 @@ from .helpers import (
     yale_contents,
 )
 
+
+@pytest.fixture
+def standin(fast_standin):
+    """These tests are not about Kanta's lag: a stand-in that stores at once."""
+    return fast_standin
+
+
 CODE = "test-yale-faces"
 
 
@@ -67,7 +74,7 @@ def wait_stored(standin, n: int, timeout: float = 30) -> None:
 
 
 def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_path, processes):
-    standin = standin_factory("--latency-ms", "60")
+    standin = standin_factory("--instant", "--latency-ms", "60")
     port, summary = free_port(), tmp_path / "s.json"
     master = seeding_master(processes, standin, yale_zip, summary, "6", port=port, workers=2, cwd=tmp_path)
     doomed, survivor = processes.worker(port, cwd=tmp_path), processes.worker(port, cwd=tmp_path)
@@ -84,7 +91,7 @@ def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_pa
 
 
 def test_late_worker_gets_work(standin_factory, yale_zip, tmp_path, processes):
-    standin = standin_factory("--latency-ms", "60")
+    standin = standin_factory("--instant", "--latency-ms", "60")
     port, summary = free_port(), tmp_path / "s.json"
     master = seeding_master(processes, standin, yale_zip, summary, "4", port=port, workers=1, cwd=tmp_path)
     first = processes.worker(port, cwd=tmp_path)

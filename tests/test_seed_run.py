@@ -6,6 +6,13 @@ import pytest
 
 from .helpers import read_json, run_locust, stored_contents, yale_contents
 
+
+@pytest.fixture
+def standin(fast_standin):
+    """These tests are not about Kanta's lag: a stand-in that stores at once."""
+    return fast_standin
+
+
 CODE = "test-yale-faces"
 
 

@@ -1,0 +1,159 @@
+"""In-process tests of the glue that the real-process tests only reach from outside: options, the
+summary's verdict and text, the progress figures, the web form, and Locust's hooks on a LocalRunner
+(Locust's own pattern: an Environment, a local runner, the init event)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gevent
+import pytest
+from locust import events
+from locust.argument_parser import get_parser
+from locust.env import Environment
+
+from seed import (
+    lifecycle,  # noqa: F401  (its hooks, registered on Locust's events)
+    progress,
+)
+from seed.__main__ import options_help
+from seed.options import Settings, env_name, option_fields
+from seed.preflight import prepare
+from seed.run import Run
+from seed.summary import Latency, Summary, markdown, render
+from seed.users import KantaUploader
+from seed.webui import apply_form
+from seed.work import Result
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+# --- options --------------------------------------------------------------------------------------
+def test_the_readme_options_table_lists_every_option():
+    table = README.read_text().split("\n## Options", 1)[1].split("\n### ", 1)[0]
+    listed = set(re.findall(r"^\| `(--[a-z0-9-]+)", table, re.M))
+    listed |= set(re.findall(r"`, `(--[a-z0-9-]+)", table))
+    ours = {f.metadata["flag"] for f in option_fields()}
+    assert ours - listed == set(), "options missing from the README table"
+    assert listed - ours - {"--host", "--stop-timeout", "--web-host"} == set(), "the table lists gone options"
+
+
+def test_every_option_comes_from_an_environment_variable_too(monkeypatch):
+    monkeypatch.setenv(env_name("--event-code"), "from-env")
+    monkeypatch.setenv(env_name("--max-backlog"), "7")
+    options = get_parser().parse_args(["-f", "locustfile.py"])
+    s = Settings.from_options(options, options.host)
+    assert (s.event_code, s.max_backlog) == ("from-env", 7)
+    assert options.web_host == "127.0.0.1"  # kanta-seed's web UI stays on loopback unless asked
+
+
+def test_help_shows_every_default():
+    text = options_help()
+    for shown in ("default: test-yale-faces", "default: 30", "default: 60", "default: 100", "localhost:8000",
+                  "default: faces", "exit codes"):  # fmt: skip
+        assert shown in text, shown
+
+
+def test_a_value_of_the_wrong_type_is_named():
+    with pytest.raises(ValueError, match="--max-backlog 'lots' is not a valid int"):
+        Settings.from_options(SimpleNamespace(max_backlog="lots"), "")
+
+
+# --- the verdict --------------------------------------------------------------------------------------
+def summary(**over) -> Summary:
+    base = dict(event_code="e-x", events=["e-x"], host="http://127.0.0.1:1", host_kind="local",
+                data_set="d.zip", images=3, wait_for="faces", uploaded=3, verified=3, processed=3,
+                readback_polls=2, latency_ms=Latency(1, 2, 3, 4, 5))  # fmt: skip
+    s = Summary(**{**base, **over})
+    s.decide()
+    return s
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "result"),
+    [
+        ({}, 0, "pass"),
+        ({"regressions": ["check-p95-ms: ..."]}, 3, "regression"),
+        ({"processed": 2}, 1, "incomplete"),
+        ({"extra_copies": ["a.png (u1)"]}, 1, "incomplete"),
+        ({"missing": ["a.png"]}, 1, "incomplete"),
+        ({"failed": 1, "uploaded": 2, "verified": 2, "processed": 2}, 1, "incomplete"),
+        ({"stopped_early": True, "stop_reason": "stopped by Ctrl-C (SIGINT)"}, 1, "stopped"),
+        ({"timed": True, "stopped_early": False, "processed": 1}, 0, "pass"),
+        ({"error": "internal error in the read-back: boom"}, 1, "incomplete"),
+        ({"wait_for": "accepted", "verified": 0, "processed": 0, "readback_polls": 0}, 0, "pass"),
+    ],
+)
+def test_the_exit_code_says_what_happened(over, code, result):
+    s = summary(**over)
+    assert (s.exit_code, s.result) == (code, result)
+    assert render(s).splitlines()[1].startswith(f"  result     {s.result.upper() if code else s.result}")
+
+
+def test_the_summary_tells_the_truth_when_nothing_worked():
+    s = summary(uploaded=0, verified=0, processed=0, failed=3, latency_ms=None, readback_polls=0,
+                failed_images=[{"member": f"m{i}", "status": 0, "error": "no answer (refused)"} for i in range(3)],
+                failures_by_reason={"connection refused": 3})  # fmt: skip
+    text = render(s)
+    assert "latency    n/a" in text and "verified" not in text.split("stored", 1)[-1].split("\n")[0]
+    assert "no answer no answer" not in text
+    assert sum(1 for ln in text.splitlines() if "FAILED" in ln) == 1  # one line, names shortened
+    assert "| result | INCOMPLETE (exit 1)" in markdown(s)
+
+
+# --- progress, on a Run fed by hand --------------------------------------------------------------------
+class NoKanta:
+    host = "http://127.0.0.1:9"
+    blob_note = ""
+
+
+def test_progress_counts_and_the_line(tmp_path):
+    plan = prepare(Settings(standin=True), project_dir=tmp_path, reach=False)
+    run = Run(plan, NoKanta())
+    got = run.queue.claim("local", 10)
+    now = time.time()
+    for i in got[:6]:
+        run.result("local", Result(i, True, 202, uuid=f"{i:032x}", sent_at=now - 1, latency_ms=20))
+    for i in got[6:8]:
+        run.result("local", Result(i, False, 503, error="busy", sent_at=now - 1, latency_ms=5))
+    run.result("local", Result(got[8], False, 0, error="no answer: reset", sent_at=now - 1, latency_ms=5))
+    snap = progress.snapshot(run)
+    assert (snap["accepted"], snap["retrying"], snap["doubt"], snap["in_flight"]) == (6, 2, 1, 1)
+    line = progress.line(snap, 60)
+    assert line.startswith("kanta-seed: accepted 6 / stored 0 / processed 0 of 165") and "1 in doubt" in line
+    states = {t["state"] for t in progress.tiles(run)}
+    assert {"accepted", "retrying", "sending", "pending"} <= states
+    assert progress.grid(run)["rows"][:2] == ["subject01", "subject02"]
+
+
+# --- the web form ----------------------------------------------------------------------------------
+def test_the_form_is_applied_to_a_copy_and_converted():
+    options = SimpleNamespace(event_code="a-b-c", upload_pause=0.0, check_p95_ms=None, fresh=False)
+    applied, host = apply_form(
+        options, {"event_code": "x-y-z", "upload_pause": "0.5", "check_p95_ms": "", "fresh": "true"}, "", {}
+    )
+    assert (applied.event_code, applied.upload_pause, applied.check_p95_ms, applied.fresh) == (
+        "x-y-z", 0.5, "", True,
+    )  # fmt: skip
+    assert options.event_code == "a-b-c"  # a refused form leaves the next start untouched
+
+
+# --- Locust's hooks on a LocalRunner -------------------------------------------------------------------
+def test_a_local_runner_seeds_the_stand_in_and_ends_by_itself(fast_standin, yale_zip, tmp_path):
+    options = get_parser().parse_args(
+        ["-f", "x.py", "--headless", "-H", fast_standin.url, "--images", str(yale_zip), "-u", "4", "-r", "4",
+         "--summary-json", str(tmp_path / "s.json")]
+    )  # fmt: skip
+    env = Environment(user_classes=[KantaUploader], events=events, parsed_options=options, host=options.host)
+    runner = env.create_local_runner()
+    events.init.fire(environment=env, runner=runner, web_ui=None)
+    runner.start(4, 4)
+    with gevent.Timeout(60):
+        runner.greenlet.join()  # the driver quits the runner when every image is done
+    run = env.kanta_seed.run
+    assert run.summary is not None and run.summary.exit_code == 0, render(run.summary)
+    assert run.summary.verified == 165 and env.process_exit_code == 0
+    assert (tmp_path / "s.json").is_file()
