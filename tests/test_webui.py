@@ -1,7 +1,10 @@
 """The Locust web UI as a seeding console, driven in a real browser (Debian's chromium via Playwright)
-against a real ``locust`` process (no --headless) and a stand-in: what the stand-in stored is the proof.
+against a real ``locust`` process (no --headless) and a stand-in with a stock Kanta's pipeline: the
+Seeding tab is checked as a picture (progress bar, chart, one tile per image, the summary), and what the
+stand-in stored is the proof.
 
-Set KANTA_SEED_SCREENSHOT=docs/webui-progress.png to save the Seeding tab at the end of the first run.
+Set KANTA_SEED_SCREENSHOT_DIR=docs to save the tab mid-run and at the end (webui-midrun.png,
+webui-final.png; full page, 1280 px wide).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +34,27 @@ CHROMIUM_ARGS = [
 CODE = "web-ui-seed"
 STOPPED = re.compile(r"Status\s*stopped", re.I)  # Locust's header text; CSS shows it upper-case
 READY = re.compile(r"Status\s*ready", re.I)
-RUN_S = 30_000  # ms a run may take to show up in the UI (Locust polls every 2 s)
+RUN_S = 45_000  # ms a run may take to show up in the UI and end (the stand-in's pipeline: ~10 s)
+TILE_STATES = {"pending", "sending", "accepted", "stored", "processed", "failed", "retrying", "repaired"}
+SCREENSHOT_DIR = os.environ.get("KANTA_SEED_SCREENSHOT_DIR", "")
+# What the page shows of the run, read in one go.
+PAGE_STATE = """() => {
+  const bar = document.querySelector('[role=progressbar][aria-valuemax]');
+  const tiles = [...document.querySelectorAll('[data-image][data-state]')];
+  const states = {};
+  for (const t of tiles) states[t.dataset.state] = (states[t.dataset.state] || 0) + 1;
+  const box = (n) => {
+    if (!n) return null;
+    const r = n.getBoundingClientRect();
+    return [r.x, r.y, r.width, r.height];
+  };
+  return {
+    now: bar ? Number(bar.getAttribute('aria-valuenow')) : -1,
+    max: bar ? Number(bar.getAttribute('aria-valuemax')) : -1,
+    tiles: tiles.length, states,
+    boxes: [bar, document.querySelector('.ks-chart svg'), tiles[0], tiles[tiles.length - 1]].map(box),
+  };
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +109,24 @@ class LocustUI:
 
 
 @pytest.fixture
-def locust_ui(processes, standin, tmp_path) -> Iterator[LocustUI]:
-    ui = LocustUI(processes, standin.url, tmp_path)
-    yield ui
-    print(ui.output)  # pytest shows it when the test failed
+def ui_factory(processes, tmp_path) -> Iterator[Callable[[str], LocustUI]]:
+    """Start ``locust`` web UIs seeding a given host; each ended by its PID when the test ends."""
+    started: list[LocustUI] = []
+
+    def make(host: str) -> LocustUI:
+        cwd = tmp_path / f"ui{len(started)}"
+        cwd.mkdir()
+        started.append(LocustUI(processes, host, cwd))
+        return started[-1]
+
+    yield make
+    for ui in started:
+        print(ui.output)  # pytest shows it when the test failed
+
+
+@pytest.fixture
+def locust_ui(standin, ui_factory) -> LocustUI:
+    return ui_factory(standin.url)
 
 
 def seeding_options() -> dict[str, tuple[str, object, object]]:
@@ -104,6 +141,9 @@ def seeding_options() -> dict[str, tuple[str, object, object]]:
                 dest = flags[0].lstrip("-").replace("-", "_")
                 self.options[dest] = (str(kw["help"]), kw.get("default"), kw.get("type"))
 
+        def set_defaults(self, **_: object) -> None:
+            pass  # Locust's own options' defaults (--web-host): not a seeding option
+
     recorder = Recorder()
     add_arguments(recorder)
     return recorder.options
@@ -116,10 +156,22 @@ def custom_parameters(page: Page) -> None:
         button.click()
 
 
-def figure(page: Page, name: str) -> Locator:
-    """The value cell of one row of the Seeding tab's table."""
-    cell = page.locator("td").filter(has_text=re.compile(rf"^{re.escape(name)}$"))
-    return page.locator("tr").filter(has=cell).locator("td").nth(1)
+def summary_row(page: Page, label: str) -> Locator:
+    """The value of one row of the Seeding tab's end-of-run summary."""
+    header = page.get_by_role("rowheader", name=label, exact=True)
+    return page.get_by_role("row").filter(has=header).get_by_role("cell")
+
+
+def page_state(page: Page) -> dict:
+    return page.evaluate(PAGE_STATE)
+
+
+def screenshot(page: Page, name: str) -> None:
+    if SCREENSHOT_DIR:
+        page.mouse.move(0, 0)
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.wait_for_timeout(400)  # let the tiles' colour transitions end
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / name), full_page=True)
 
 
 def status(page: Page) -> Locator:
@@ -134,9 +186,14 @@ def start(page: Page, **fields: str) -> None:
     page.get_by_role("tab", name="Seeding").click()
 
 
-def test_seed_stop_and_seed_again_from_the_browser(browser, standin, locust_ui):
-    ui = locust_ui
+def test_seed_and_seed_again_from_the_browser(browser, standin_factory, ui_factory):
+    standin = standin_factory()  # a stock Kanta's pipeline: 165 images take ~10 s to be processed
+    ui = ui_factory(standin.url)
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    elsewhere: list[str] = []  # the tab loads no library and calls nothing but kanta-seed and Kanta
+    page.on("request", lambda r: None if r.url.startswith((ui.url, standin.url)) else elsewhere.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(ui.url)
 
     # The start form: every seeding option, with its help text and its default (or the CLI's value).
@@ -151,51 +208,78 @@ def test_seed_stop_and_seed_again_from_the_browser(browser, standin, locust_ui):
             shown = "" if default is None else f"{default:g}" if isinstance(default, float) else str(default)
             expect(field).to_have_value(shown if help_text != images_help else str(YALE_ZIP))
 
-    # Run 1: seeds every image, stops by itself, shows the summary, offers it as JSON.
+    # Run 1, mid-run: the bar part-way, the tiles in more than one state, one tile per image.
     start(page, **{"Event Code": CODE})
-    expect(figure(page, "uploaded")).to_have_text("165/165", timeout=RUN_S)
+    bar = page.get_by_role("progressbar", name="Images done")
+    expect(bar).to_have_attribute("aria-valuemax", "165", timeout=RUN_S)
+    page.wait_for_function(
+        f"""() => {{ const s = ({PAGE_STATE})();
+          return s.now > 0 && s.now < s.max && Object.keys(s.states).length >= 2; }}""",
+        timeout=RUN_S,
+    )
+    mid = page_state(page)
+    assert mid["tiles"] == 165 and set(mid["states"]) <= TILE_STATES, mid
+    expect(page.locator(".ks-result")).to_be_hidden()  # no summary before the end
+    screenshot(page, "webui-midrun.png")
+    tile = page.locator('[data-image="yale_png/subject01/subject01_happy.png"]')
+    tile.hover()
+    expect(page.get_by_role("tooltip")).to_contain_text("subject01_happy")
+    page.mouse.move(0, 0)
+    expect(page.get_by_role("tooltip")).to_be_hidden()
+    tile.focus()  # one tab stop for the tiles; the arrow keys move between them
+    page.keyboard.press("ArrowRight")
+    expect(page.locator('[data-image="yale_png/subject01/subject01_leftlight.png"]')).to_be_focused()
+    page.keyboard.press("Escape")
+
+    # Run 1, at the end: every image processed, the chart drawn, the summary shown and downloadable.
+    expect(bar).to_have_attribute("aria-valuenow", "165", timeout=RUN_S)
     expect(status(page)).to_contain_text(STOPPED, timeout=RUN_S)
-    expect(figure(page, "summary: uploaded")).to_have_text("165/165")
-    expect(figure(page, "summary: event")).to_have_text(f"{CODE} at {standin.url} (created)")
-    expect(figure(page, "failed")).to_have_text("0")
-    expect(figure(page, "ETA")).to_have_text("0 s")
-    if os.environ.get("KANTA_SEED_SCREENSHOT"):
-        page.screenshot(path=os.environ["KANTA_SEED_SCREENSHOT"], full_page=True)
-    page.get_by_role("tab", name="Download Data").click()
+    expect(summary_row(page, "uploaded")).to_have_text("165/165", timeout=RUN_S)
+    expect(summary_row(page, "event")).to_have_text(f"{CODE} at {standin.url} (created)")
+    expect(summary_row(page, "result")).to_contain_text("pass (exit 0)")
+    end = page_state(page)
+    assert end["tiles"] == 165 and set(end["states"]) <= {"stored", "processed"}, end
+    assert end["boxes"] == mid["boxes"], "the layout moved while polling"
+    points = page.locator(".ks-chart svg polyline").first.get_attribute("points") or ""
+    assert len(points.split()) >= 3, points  # the origin and at least two looks at the event
+    assert page.get_by_text(re.compile(r"^Images with no face found: \d+$")).is_visible()
+    screenshot(page, "webui-final.png")
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download kanta-seed summary JSON").click()
+        page.get_by_role("link", name="Download summary JSON").click()
     summary = json.loads(Path(download.value.path()).read_text())
-    assert (summary["event_code"], summary["event"]) == (CODE, "created")
+    assert (summary["schema"], summary["exit_code"], summary["event"]) == (2, 0, "created")
     assert (summary["images"], summary["uploaded"], summary["failed"]) == (165, 165, 0)
-    assert stored_contents(standin, CODE) == yale_contents(), ui.output
+    faceless = summary["faces"]["faceless"]
+    expect(page.get_by_text(f"Images with no face found: {len(faceless)}")).to_be_visible()
+    code, markdown = http("GET", ui.url + "/kanta-seed/summary.md")
+    assert code == 200 and b"165/165" in markdown
+    assert stored_contents(standin, CODE) == yale_contents(), ui.output  # each image exactly once
 
-    # Run 2: stopped from the UI part-way; its summary says so.
+    # Run 2 (Locust's NEW), to the same event: the tab shows the new run, not run 1's figures.
     page.get_by_role("button", name="New").click()
-    start(page, **{"Upload Pause": "0.5"})
-    expect(figure(page, "state")).to_have_text("running", timeout=RUN_S)  # not run 1's last figures
-    expect(figure(page, "uploaded")).to_have_text(re.compile(r"^([1-9]\d?|1[0-5]\d|16[0-4])/165$"))
-    page.get_by_role("button", name="Stop").click()
+    start(page)
+    expect(bar).not_to_have_attribute("aria-valuenow", "165", timeout=RUN_S)
+    expect(page.locator(".ks-result")).to_be_hidden()
+    expect(bar).to_have_attribute("aria-valuenow", "165", timeout=RUN_S)
+    expect(summary_row(page, "event")).to_have_text(
+        f"{CODE} at {standin.url} (already existed)", timeout=RUN_S
+    )
+    expect(summary_row(page, "uploaded")).to_have_text("165/165")
     expect(status(page)).to_contain_text(STOPPED, timeout=RUN_S)
-    expect(
-        page.get_by_role("cell", name="the run was stopped before every image had a result")
-    ).to_be_visible()
-    partial = int(figure(page, "uploaded").inner_text().split("/")[0])
-    assert 0 < partial < 165
-
-    # Run 3: a full queue again, to the same event (reused, not created again).
-    page.get_by_role("button", name="New").click()
-    start(page, **{"Upload Pause": "0"})
-    expect(figure(page, "summary: uploaded")).to_have_text("165/165", timeout=RUN_S)  # run 2's said N/165
-    expect(figure(page, "summary: event")).to_have_text(f"{CODE} at {standin.url} (already existed)")
-    expect(status(page)).to_contain_text(STOPPED)
     code, body = http("GET", ui.url + "/kanta-seed/summary.json")
-    assert code == 200 and json.loads(body)["uploaded"] == 165
+    assert code == 200 and json.loads(body)["event"] == "already existed"
 
+    # Locust's other theme: the tab follows it.
+    tab = page.locator("[data-kanta-seed]")
+    theme = tab.get_attribute("data-theme")
+    page.locator("header .MuiIconButton-root:visible").last.click()  # Locust's light/dark toggle
+    expect(tab).to_have_attribute("data-theme", "light" if theme == "dark" else "dark")
+
+    # In the web UI a later run of the same process is a deliberate repeat: two copies of each image.
     assert standin.events() == [CODE]
-    stored = stored_contents(standin, CODE)
-    assert set(stored) == set(yale_contents()), ui.output
-    assert sum(stored.values()) == 2 * 165 + partial, ui.output  # each run's uploads, each once
-    assert all(stored[h] >= 2 * n for h, n in yale_contents().items())
+    assert stored_contents(standin, CODE) == {h: 2 * n for h, n in yale_contents().items()}, ui.output
+    assert not elsewhere, elsewhere
+    assert not errors, errors
 
 
 def test_bad_start_form_is_refused_in_the_ui_and_nothing_is_sent(browser, standin, locust_ui, tmp_path):

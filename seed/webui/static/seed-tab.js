@@ -1,200 +1,531 @@
-/* kanta-seed "Seeding" tab for Locust's React web UI.
- * Plain JS, no build step, no network besides our own JSON endpoint.
- * Strategy: Locust's extended tab (registered via template_args.extended_tabs) renders an
- * empty panel. We keep ONE persistent <section> in memory and attach it into Locust's tab
- * container whenever our tab is selected, detach it otherwise. React never owns it, so React
- * re-renders cannot wipe it; a MutationObserver re-attaches it whenever React rebuilds the tabs.
+/* kanta-seed's "Seeding" tab in Locust's web UI: the run as a picture.
+ *
+ * Plain JS, no build step, no library, no network but kanta-seed's own JSON (./kanta-seed/progress.json)
+ * and the thumbnails Kanta serves. Locust's extended tab (no table) leaves its panel empty; this script
+ * keeps one <section> of its own and puts it after Locust's tab bar while the "Seeding" tab is selected
+ * (a MutationObserver follows React's re-renders), polls every 1.5 s while it is visible, and draws from
+ * each answer afresh, so a new run (Locust's NEW) shows its own figures, never the last run's.
+ *
+ * What it draws: a progress bar (images at the run's end stage of all images), the stage counts, a chart
+ * of the three stages over time (the backlog is the gap between the lines), one tile per image (subjects
+ * x conditions for the Yale set), and the end-of-run summary with its downloads.
  */
 (() => {
   'use strict';
-  if (window.__kantaSeedTab) return; // injected twice? keep the first instance
+  if (window.__kantaSeedTab) return; // injected twice? keep the first one
   window.__kantaSeedTab = true;
 
   const me = document.currentScript;
   const TAB_TITLE = (me && me.dataset.tabTitle) || 'Seeding';
+  // The script is served from <base>/kanta-seed/static/: the JSON is beside that (--web-base-path safe).
+  const HERE = new URL('../', (me && me.src) || new URL('kanta-seed/static/', window.location.href));
+  const ENDPOINT = new URL('progress.json', HERE);
   const POLL_MS = 1500;
-  const ENDPOINT = new URL('kanta-seed/progress.json', window.location.href); // relative: --web-base-path safe
   const SVGNS = 'http://www.w3.org/2000/svg';
-  const CH = { w: 800, h: 300, l: 44, r: 12, t: 12, b: 28 }; // chart viewBox + padding
-  const SERIES = [
-    { key: 'started', label: 'Started', cls: 'ks-l-started' },
-    { key: 'done', label: 'Done', cls: 'ks-l-done' },
-    { key: 'failed', label: 'Failed', cls: 'ks-l-failed' },
+  // Tile states, in pipeline order, with what each means (the legend and the hover text say it).
+  const STATES = [
+    ['pending', 'pending', 'not sent yet'],
+    ['sending', 'sending', 'upload in flight'],
+    ['accepted', 'accepted', 'Kanta answered 202; not listed yet'],
+    ['stored', 'stored', 'listed by Kanta (GET /pics)'],
+    ['processed', 'processed', 'faces detected, or settled as faceless'],
+    ['retrying', 'retrying', 'an attempt failed; it is tried again'],
+    ['repaired', 'repaired', 'lost after its 202; it is sent again'],
+    ['failed', 'failed', 'given up'],
   ];
+  const MEANING = Object.fromEntries(STATES.map(([k, , m]) => [k, m]));
+  const SERIES = [
+    { key: 'accepted', i: 1, label: 'accepted (202)' },
+    { key: 'stored', i: 2, label: 'stored' },
+    { key: 'processed', i: 3, label: 'processed' },
+  ];
+  const END_INDEX = { accepted: 1, stored: 2, faces: 3 }; // chart column of the run's end stage
+  const END_WORD = { accepted: 'accepted', stored: 'stored', faces: 'processed' };
 
-  const el = (tag, attrs = {}, parent) => {
+  const el = (tag, attrs = {}, parent = null) => {
     const n = tag.startsWith('svg:') ? document.createElementNS(SVGNS, tag.slice(4)) : document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined) continue;
       if (k === 'text') n.textContent = v;
       else n.setAttribute(k, v);
     }
     if (parent) parent.appendChild(n);
     return n;
   };
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
+  const setAttr = (node, k, v) => { if (node.getAttribute(k) !== v) node.setAttribute(k, v); };
+  const num = (v) => (typeof v === 'number' && isFinite(v) ? v : 0);
+  const secs = (s) => {
+    if (s === null || s === undefined || !isFinite(s)) return '–';
+    if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+    const m = Math.floor(s / 60), r = Math.round(s - 60 * m);
+    return `${m} min ${String(r).padStart(2, '0')} s`;
+  };
+  const baseName = (member) => String(member).split('/').pop().replace(/\.[a-z0-9]+$/i, '');
 
-  /* ---------- persistent view (built once) ---------- */
+  /* ---------- the view, built once ---------- */
   const root = el('section', { class: 'ks-root', 'data-kanta-seed': '', 'aria-label': 'Seeding progress' });
+
   const head = el('div', { class: 'ks-head' }, root);
   el('h2', { class: 'ks-title', text: 'Seeding' }, head);
-  const summary = el('div', { class: 'ks-summary', 'aria-live': 'polite' }, head);
-  const status = el('div', { class: 'ks-status', 'data-ok': 'true', text: 'Waiting for data…' }, head);
+  const runState = el('span', { class: 'ks-badge', 'data-state': 'idle', text: 'no run yet' }, head);
+  const where = el('span', { class: 'ks-where' }, head);
+  const status = el('span', { class: 'ks-status', 'data-ok': 'true', text: 'waiting for data…' }, head);
 
+  // 1. the progress bar: images at the run's end stage out of all images; the stage counts beside it
+  const top = el('div', { class: 'ks-top' }, root);
+  const barBox = el('div', { class: 'ks-barbox' }, top);
+  const headline = el('div', { class: 'ks-headline' }, barBox);
+  const bigDone = el('b', { class: 'ks-big' }, headline);
+  const bigText = el('span', { class: 'ks-big-text' }, headline);
+  const timing = el('span', { class: 'ks-timing' }, headline);
   const bar = el('div', {
-    class: 'ks-progress', role: 'progressbar', 'aria-label': 'Images seeded',
+    class: 'ks-progress', role: 'progressbar', 'aria-label': 'Images done',
     'aria-valuemin': '0', 'aria-valuemax': '0', 'aria-valuenow': '0',
-  }, root);
-  const barDone = el('div', { class: 'ks-bar ks-bar-done' }, bar);
-  const barFailed = el('div', { class: 'ks-bar ks-bar-failed' }, bar);
-  const barLabel = el('div', { class: 'ks-bar-label' }, bar);
+  }, barBox);
+  const barDone = el('div', { class: 'ks-seg ks-seg-done' }, bar);
+  const barPipe = el('div', { class: 'ks-seg ks-seg-pipe' }, bar);
+  const barFailed = el('div', { class: 'ks-seg ks-seg-failed' }, bar);
+  const barKey = el('div', { class: 'ks-barkey' }, barBox);
+  const keyDone = el('span', { class: 'ks-key ks-key-done' }, barKey);
+  const keyPipe = el('span', { class: 'ks-key ks-key-pipe' }, barKey);
+  const keyLeft = el('span', { class: 'ks-key ks-key-left' }, barKey);
+  const stats = el('div', { class: 'ks-stats' }, top);
+  const stat = (key, label) => {
+    const box = el('div', { class: 'ks-stat', 'data-stat': key }, stats);
+    el('span', { class: 'ks-stat-label', text: label }, box);
+    const value = el('b', { class: 'ks-stat-value', text: '0' }, box);
+    const sub = el('span', { class: 'ks-stat-sub', text: '' }, box);
+    return { box, value, sub };
+  };
+  const statAccepted = stat('accepted', 'accepted');
+  const statStored = stat('stored', 'stored');
+  const statProcessed = stat('processed', 'processed');
+  const statFailed = stat('failed', 'failed');
 
   const body = el('div', { class: 'ks-body' }, root);
-  const chartCard = el('figure', { class: 'ks-card ks-chart' }, body);
-  const legend = el('figcaption', { class: 'ks-legend' }, chartCard);
-  for (const s of SERIES) {
-    const item = el('span', { class: 'ks-legend-item ' + s.cls }, legend);
-    el('i', {}, item);
-    item.append(s.label + ' ');
-    s.legendValue = el('b', { text: '0' }, item);
-  }
-  const svg = el('svg:svg', {
-    viewBox: `0 0 ${CH.w} ${CH.h}`, class: 'ks-svg', role: 'img',
-    'aria-label': 'Cumulative started, done and failed images over time',
-  }, chartCard);
-  const gridG = el('svg:g', { class: 'ks-grid-lines' }, svg);
-  const axisG = el('svg:g', { class: 'ks-axis' }, svg);
-  for (const s of SERIES) s.line = el('svg:polyline', { class: 'ks-line ' + s.cls, points: '' }, svg);
 
+  // 2. the chart of the three stages over time
+  const chartCard = el('figure', { class: 'ks-card ks-chart' }, body);
+  const chartHead = el('figcaption', { class: 'ks-chart-head' }, chartCard);
+  el('span', { class: 'ks-card-title', text: 'Kanta\u2019s pipeline' }, chartHead);
+  el('span', { class: 'ks-card-note', text: 'images over time since the first upload' }, chartHead);
+  const legend = el('div', { class: 'ks-legend' }, chartCard);
+  for (const s of SERIES) {
+    const item = el('span', { class: 'ks-legend-item', 'data-series': s.key }, legend);
+    el('i', { 'aria-hidden': 'true' }, item);
+    item.append(s.label + ' ');
+    s.value = el('b', { text: '0' }, item);
+  }
+  const backlogKey = el('span', { class: 'ks-legend-item', 'data-series': 'backlog' }, legend);
+  el('i', { 'aria-hidden': 'true' }, backlogKey);
+  backlogKey.append('backlog (in Kanta\u2019s pipeline)');
+  const plot = el('div', { class: 'ks-plot' }, chartCard);
+  const svg = el('svg:svg', {
+    class: 'ks-svg', role: 'img', viewBox: '0 0 760 360', preserveAspectRatio: 'none',
+    'aria-label': 'Images accepted, stored and processed over time',
+  }, plot);
+  const gridG = el('svg:g', { class: 'ks-gridlines' }, svg);
+  const backlogArea = el('svg:polygon', { class: 'ks-backlog', points: '' }, svg);
+  const totalLine = el('svg:line', { class: 'ks-total' }, svg);
+  const totalText = el('svg:text', { class: 'ks-total-text', 'text-anchor': 'start' }, svg);
+  for (const s of SERIES) s.line = el('svg:polyline', { class: 'ks-line', 'data-series': s.key, points: '' }, svg);
+  const axisG = el('svg:g', { class: 'ks-axis' }, svg);
+  const emptyText = el('svg:text', { class: 'ks-empty', 'text-anchor': 'middle', text: 'waiting for the first upload' }, svg);
+  const pace = el('div', { class: 'ks-pace' }, chartCard);
+  const paceRate = el('span', { class: 'ks-pace-item' }, pace);
+  const paceDone = el('span', { class: 'ks-pace-item' }, pace);
+  const paceBacklog = el('span', { class: 'ks-pace-item' }, pace);
+  const verdict = el('div', { class: 'ks-verdict', 'data-tone': 'none', 'aria-live': 'polite' }, chartCard);
+
+  // 3. one tile per image
   const tilesCard = el('div', { class: 'ks-card ks-tiles-card' }, body);
-  const grid = el('div', { class: 'ks-tiles', role: 'group', 'aria-label': 'Images' }, tilesCard);
-  const details = el('div', { class: 'ks-details', 'aria-live': 'polite' }, root);
+  const tilesHead = el('div', { class: 'ks-tiles-head' }, tilesCard);
+  el('span', { class: 'ks-card-title', text: 'Images' }, tilesHead);
+  const facelessKey = el('span', { class: 'ks-faceless-key' }, tilesHead);
+  el('i', { 'aria-hidden': 'true' }, facelessKey);
+  facelessKey.append('no face found');
+  const tileLegend = el('div', { class: 'ks-tile-legend' }, tilesCard);
+  const legendCount = {};
+  for (const [key, label, meaning] of STATES) {
+    const item = el('span', { class: 'ks-tl-item', 'data-state': key, title: meaning }, tileLegend);
+    el('i', { class: 'ks-swatch', 'data-state': key, 'aria-hidden': 'true' }, item);
+    item.append(label + ' ');
+    legendCount[key] = el('b', { text: '0' }, item);
+  }
+  const grid = el('div', { class: 'ks-tiles', role: 'group', 'aria-label': 'One tile per image' }, tilesCard);
+  const details = el('div', { class: 'ks-details', 'aria-live': 'polite' }, tilesCard);
   const tip = el('div', { class: 'ks-tip', role: 'tooltip', hidden: '' }, root);
 
-  let data = null;
-  let selected = null;
-  const tiles = new Map(); // image id -> {node, img, row}
+  // 4. the end of the run: the summary, failures and faceless images by name, the downloads
+  const result = el('section', { class: 'ks-card ks-result', 'aria-label': 'Summary', hidden: '' }, root);
+  const resultHead = el('div', { class: 'ks-result-head' }, result);
+  el('span', { class: 'ks-card-title', text: 'Summary' }, resultHead);
+  const resultBadge = el('span', { class: 'ks-result-badge' }, resultHead);
+  const resultVerdict = el('span', { class: 'ks-result-verdict' }, resultHead);
+  const downloads = el('span', { class: 'ks-downloads' }, resultHead);
+  el('a', { href: new URL('summary.json', HERE).href, download: '', class: 'ks-button', text: 'Download summary JSON' }, downloads);
+  el('a', { href: new URL('summary.md', HERE).href, download: '', class: 'ks-button', text: 'Download summary Markdown' }, downloads);
+  const resultRows = el('table', { class: 'ks-rows' }, result);
+  const resultLists = el('div', { class: 'ks-lists' }, result);
 
-  const fmtBytes = (b) => (b >= 1024 ? (b / 1024).toFixed(1) + ' KiB' : b + ' B');
-  const describe = (row) =>
-    `${row.id} — ${row.state}` + (row.bytes ? `, ${fmtBytes(row.bytes)}` : '') + (row.error ? ` — ${row.error}` : '');
+  /* ---------- state ---------- */
+  let doc = null;
+  let selected = null; // image pinned by a click
+  const tiles = new Map(); // image -> {node, img, row, r, c}
+  let order = []; // images in tile order, for the arrow keys
+  let gridCols = 1;
 
-  function renderTiles(images) {
-    const ids = images.map((r) => r.id).join('|');
-    if (ids !== grid.dataset.ids) { // image set changed: rebuild once
-      grid.textContent = '';
-      tiles.clear();
-      for (const row of images) {
-        const node = el('button', { type: 'button', class: 'ks-tile', 'data-image': row.id }, grid);
-        tiles.set(row.id, { node, img: null, row });
+  /* ---------- 1. progress bar and counts ---------- */
+  function renderTop(s) {
+    const total = num(s.total), done = num(s.done), failed = num(s.failed), accepted = num(s.accepted);
+    const word = END_WORD[s.end_stage] || 'done';
+    const pipe = Math.max(0, accepted - done);
+    const pct = (n) => `${total ? (100 * n) / total : 0}%`;
+    setAttr(bar, 'aria-valuemax', String(total));
+    setAttr(bar, 'aria-valuenow', String(done));
+    setAttr(bar, 'aria-valuetext', `${done} of ${total} images ${word}` + (failed ? `, ${failed} failed` : ''));
+    barDone.style.width = pct(done);
+    barPipe.style.width = pct(pipe);
+    barFailed.style.width = pct(failed);
+    setText(bigDone, `${done} / ${total}`);
+    setText(bigText, `images ${word}` + (total ? ` (${Math.floor((100 * done) / total)} %)` : ''));
+    const eta = s.state === 'finished' ? 'finished' : s.eta_s === null || s.eta_s === undefined ? 'ETA –' : `ETA ${secs(s.eta_s)}`;
+    setText(timing, `${secs(num(s.elapsed_s))} elapsed · ${eta}`);
+    setText(keyDone, `${done} ${word}`);
+    setText(keyPipe, `${pipe} in Kanta\u2019s pipeline`);
+    setText(keyLeft, `${Math.max(0, total - accepted - failed)} not accepted yet` + (failed ? ` · ${failed} failed` : ''));
+
+    const readBack = s.end_stage !== 'accepted';
+    setText(statAccepted.value, String(accepted));
+    setText(statAccepted.sub, s.in_flight ? `${s.in_flight} sending` : `of ${total}`);
+    setText(statStored.value, readBack ? String(num(s.stored)) : '–');
+    setText(statStored.sub, readBack ? `of ${total}` : 'not read back');
+    setText(statProcessed.value, readBack ? String(num(s.processed)) : '–');
+    setText(statProcessed.sub, readBack ? `of ${total}` : 'not read back');
+    setText(statFailed.value, String(failed));
+    const again = num(s.retrying) + num(s.doubt); // still tried, or settled by what the event holds
+    setText(statFailed.sub, again ? `${again} to retry` : 'given up');
+    setAttr(statFailed.box, 'title', `${failed} given up, ${num(s.retrying)} retrying, ${num(s.doubt)} in doubt`);
+    statFailed.box.dataset.bad = failed ? 'true' : 'false';
+  }
+
+  /* ---------- 2. chart ---------- */
+  let W = 760, H = 360;
+  const PAD = { l: 46, r: 58, t: 14, b: 30 };
+  const STEPS = [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+  const niceY = (total) => {
+    const raw = total / 4;
+    const p = Math.pow(10, Math.floor(Math.log10(Math.max(1, raw))));
+    return [1, 2, 2.5, 5, 10].map((m) => m * p).find((v) => v >= raw) || raw;
+  };
+
+  function renderChart(points, s) {
+    const total = Math.max(1, num(s.total));
+    const series = [[0, 0, 0, 0], ...(points || []).filter((p) => p[0] >= 0)];
+    const last = series[series.length - 1];
+    const endIndex = END_INDEX[s.end_stage] || 3;
+    const span = Math.max(10, last[0] * 1.05);
+    const step = STEPS.find((st) => span / st <= 8) || Math.ceil(span / 8 / 3600) * 3600;
+    const tMax = Math.ceil(span / step) * step;
+    const iw = W - PAD.l - PAD.r, ih = H - PAD.t - PAD.b;
+    const x = (t) => (PAD.l + (t / tMax) * iw).toFixed(1);
+    const y = (v) => (PAD.t + ih - (Math.min(v, total) / total) * ih).toFixed(1);
+
+    const scale = `${W}x${H}/${total}/${tMax}`;
+    if (svg.dataset.scale !== scale) { // axes change only with the scale
+      svg.dataset.scale = scale;
+      setAttr(svg, 'viewBox', `0 0 ${W} ${H}`);
+      gridG.textContent = '';
+      axisG.textContent = '';
+      const ys = niceY(total);
+      for (let v = 0; v < total; v += ys) {
+        el('svg:line', { x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v) }, gridG);
+        el('svg:text', { x: PAD.l - 6, y: y(v), 'text-anchor': 'end', 'dominant-baseline': 'middle', text: String(Math.round(v)) }, axisG);
       }
-      grid.dataset.ids = ids;
+      for (let t = 0; t <= tMax + 1e-9; t += step) {
+        el('svg:line', { x1: x(t), x2: x(t), y1: PAD.t, y2: H - PAD.b, class: 'ks-vgrid' }, gridG);
+        el('svg:text', { x: x(t), y: H - PAD.b + 18, 'text-anchor': 'middle', text: `${Math.round(t)} s` }, axisG);
+      }
+      setAttr(totalLine, 'x1', String(PAD.l)); setAttr(totalLine, 'x2', String(W - PAD.r));
+      setAttr(totalLine, 'y1', y(total)); setAttr(totalLine, 'y2', y(total));
+      setAttr(totalText, 'x', String(W - PAD.r + 6)); setAttr(totalText, 'y', String(Number(y(total)) + 4));
+      setText(totalText, `${total} all`);
     }
-    for (const row of images) {
-      const t = tiles.get(row.id);
+    const readBack = s.end_stage !== 'accepted';
+    for (const sr of SERIES) {
+      const shown = sr.i === 1 || readBack;
+      setAttr(sr.line, 'points', shown ? series.map((p) => `${x(p[0])},${y(p[sr.i])}`).join(' ') : '');
+      setText(sr.value, shown ? String(num(s[sr.key])) : '–'); // now; the lines end at the last look
+    }
+    // The backlog: accepted but not yet at the end stage, the area between the two lines.
+    const area = endIndex === 1 ? '' : [
+      ...series.map((p) => `${x(p[0])},${y(p[1])}`),
+      ...series.slice().reverse().map((p) => `${x(p[0])},${y(p[endIndex])}`),
+    ].join(' ');
+    setAttr(backlogArea, 'points', area);
+    backlogKey.hidden = endIndex === 1;
+    emptyText.style.display = points && points.length ? 'none' : '';
+    setAttr(emptyText, 'x', String(PAD.l + iw / 2)); setAttr(emptyText, 'y', String(PAD.t + ih / 2));
+    renderPace(series, s, endIndex);
+  }
+
+  // Rates over the last few seconds of samples: does Kanta keep up with the uploads?
+  function recentRate(series, i, window = 5) {
+    if (series.length < 2) return null;
+    const last = series[series.length - 1];
+    let j = series.length - 2;
+    while (j > 0 && last[0] - series[j][0] < window) j--;
+    const dt = last[0] - series[j][0];
+    return dt > 0 ? (last[i] - series[j][i]) / dt : null;
+  }
+
+  function renderPace(series, s, endIndex) {
+    const word = END_WORD[s.end_stage] || 'processed';
+    const last = series[series.length - 1];
+    const backlogs = series.map((p) => p[1] - p[endIndex]);
+    const backlog = num(s.accepted) - num(s.done);
+    const peak = Math.max(0, ...backlogs, backlog);
+    const sentRate = recentRate(series, 1), doneRate = recentRate(series, endIndex);
+    const p = (s.summary && s.summary.pipeline) || {};
+    setText(paceRate, `202 rate ${num(s.rate_per_s).toFixed(1)} uploads/s`);
+    const steady = s.state === 'finished' && p.processed_per_s && endIndex === 3;
+    const doneText = steady ? `${p.processed_per_s.toFixed(1)}/s (steady)` : `${doneRate === null ? '–' : doneRate.toFixed(1)}/s (last 5 s)`;
+    setText(paceDone, endIndex === 1 ? '' : `${word} ${doneText}`);
+    setText(paceBacklog, endIndex === 1 ? '' : `backlog ${backlog} now, peak ${peak}`);
+
+    let tone = 'ok', text;
+    const total = num(s.total), failed = num(s.failed);
+    const uploading = num(s.accepted) + failed < total;
+    const endAt = { 1: p.accepted_s, 2: p.stored_s, 3: p.processed_s }[endIndex];
+    if (s.state === 'idle') { tone = 'none'; text = 'No run yet.'; }
+    else if (s.state === 'finished') {
+      const complete = s.summary ? s.summary.exit_code === 0 : num(s.done) === total;
+      tone = complete ? 'ok' : 'bad';
+      text = complete
+        ? `Done: all ${total} images ${word}` + (endAt ? ` ${secs(endAt)} after the first upload.` : '.')
+        : `Ended with ${num(s.done)} of ${total} images ${word}` + (failed ? `, ${failed} failed.` : '.');
+    } else if (s.outage_s !== null && s.outage_s !== undefined) {
+      tone = 'bad'; text = `Kanta at ${s.host} is not answering (for ${secs(s.outage_s)}); the uploads wait and retry.`;
+    } else if (!last[1] && !s.accepted) {
+      tone = 'none'; text = 'Starting: no upload accepted yet.';
+    } else if (endIndex === 1) {
+      text = uploading ? 'Uploading (no read-back: --wait-for accepted).' : 'All uploads answered.';
+    } else if (s.held_back) {
+      tone = 'warn'; text = `Kanta is behind: uploads held back by --max-backlog until it catches up (backlog ${backlog}).`;
+    } else if (uploading) {
+      const behind = sentRate !== null && doneRate !== null && backlog >= 10 && doneRate < 0.8 * sentRate;
+      tone = behind ? 'warn' : 'ok';
+      text = behind
+        ? `Kanta falls behind: it ${word} ${doneRate.toFixed(1)}/s of ${sentRate.toFixed(1)}/s accepted; the backlog grows.`
+        : `Kanta keeps up: backlog ${backlog}.`;
+    } else {
+      tone = backlog ? 'warn' : 'ok';
+      text = backlog ? `Uploads done; Kanta is working off its backlog: ${backlog} to go.` : `Uploads done; settling the last images.`;
+    }
+    verdict.dataset.tone = tone;
+    setText(verdict, text);
+  }
+
+  /* ---------- 3. tiles ---------- */
+  function buildTiles(rows, g) {
+    grid.textContent = '';
+    tiles.clear();
+    order = [];
+    const gridded = !!(g && g.cells && g.rows && g.cols);
+    grid.dataset.layout = gridded ? 'grid' : 'plain';
+    if (gridded) {
+      gridCols = g.cols.length;
+      grid.style.gridTemplateColumns = `var(--ks-label-w) repeat(${g.cols.length}, var(--ks-tile))`;
+      grid.style.gridTemplateRows = `var(--ks-head-h) repeat(${g.rows.length}, var(--ks-tile))`;
+      g.cols.forEach((name, c) => {
+        const h = el('span', { class: 'ks-col', title: name, 'aria-hidden': 'true' }, grid);
+        el('span', { text: name }, h);
+        h.style.gridColumn = String(c + 2); h.style.gridRow = '1';
+      });
+      g.rows.forEach((name, r) => {
+        const h = el('span', { class: 'ks-row', title: name, 'aria-hidden': 'true', text: name }, grid);
+        h.style.gridColumn = '1'; h.style.gridRow = String(r + 2);
+      });
+    } else {
+      gridCols = 15;
+      grid.style.gridTemplateColumns = `repeat(${gridCols}, var(--ks-tile))`;
+      grid.style.gridTemplateRows = '';
+    }
+    rows.forEach((row, i) => {
+      const node = el('button', { type: 'button', class: 'ks-tile', 'data-image': row.image, tabindex: '-1' }, grid);
+      let r = Math.floor(i / gridCols), c = i % gridCols;
+      if (gridded && g.cells[row.image]) {
+        [r, c] = g.cells[row.image];
+        node.style.gridRow = String(r + 2); node.style.gridColumn = String(c + 2);
+      }
+      tiles.set(row.image, { node, img: null, thumb: '', row, r, c });
+      order.push(row.image);
+    });
+    order.sort((a, b) => { const A = tiles.get(a), B = tiles.get(b); return A.r - B.r || A.c - B.c; });
+    if (order.length) tiles.get(order[0]).node.tabIndex = 0;
+    grid.dataset.key = rows.map((t) => t.image).join('|') + (gridded ? '#g' : '#p');
+  }
+
+  const describe = (row) => {
+    const lines = [`${baseName(row.image)}: ${row.state}`, MEANING[row.state] || '', row.image].filter(Boolean);
+    if (row.uuid) lines.push(`uuid ${row.uuid}`);
+    if (row.state === 'processed') lines.push(row.faces === 1 ? '1 face' : `${row.faces} faces`);
+    if (row.attempts > 1 || row.repairs) lines.push(`${row.attempts} attempts` + (row.repairs ? `, ${row.repairs} repaired` : ''));
+    if (row.error) lines.push(`last error: ${row.error}`);
+    return lines;
+  };
+
+  function setThumb(t, url) {
+    if (t.thumb === url) return;
+    t.thumb = url;
+    if (t.img) { t.img.remove(); t.img = null; }
+    t.node.removeAttribute('data-thumb');
+    if (!url) return;
+    const img = el('img', { alt: '', decoding: 'async', draggable: 'false', 'aria-hidden': 'true' });
+    img.addEventListener('error', () => { img.hidden = true; t.node.dataset.thumb = 'broken'; });
+    img.addEventListener('load', () => { t.node.dataset.thumb = 'shown'; });
+    img.src = new URL(url, window.location.href).href;
+    t.img = img;
+    t.node.appendChild(img);
+  }
+
+  function renderTiles(rows, g) {
+    rows = rows || [];
+    const key = rows.map((t) => t.image).join('|') + (g && g.cells ? '#g' : '#p');
+    if (key !== grid.dataset.key) buildTiles(rows, g);
+    const counts = Object.fromEntries(STATES.map(([k]) => [k, 0]));
+    for (const row of rows) {
+      const t = tiles.get(row.image);
       t.row = row;
-      if (t.node.dataset.state !== row.state) t.node.dataset.state = row.state;
-      t.node.setAttribute('aria-label', describe(row));
-      if (row.thumb && !t.img) {
-        t.img = el('img', { alt: '', loading: 'lazy', decoding: 'async', draggable: 'false',
-                            src: new URL(row.thumb, window.location.href).href }, t.node);
-      }
+      counts[row.state] = (counts[row.state] || 0) + 1;
+      setAttr(t.node, 'data-state', row.state);
+      setAttr(t.node, 'aria-label', `${baseName(row.image)}: ${row.state}`);
+      setAttr(t.node, 'data-faceless', row.state === 'processed' && !row.faces ? 'true' : 'false');
+      setAttr(t.node, 'data-retried', row.attempts > 1 || row.repairs ? 'true' : 'false');
+      setThumb(t, (row.state === 'stored' || row.state === 'processed') && row.thumb ? row.thumb : '');
     }
+    for (const [k, b] of Object.entries(legendCount)) setText(b, String(counts[k] || 0));
+    if (selected && !tiles.has(selected)) selected = null;
     renderDetails();
   }
 
   function renderDetails() {
-    const row = selected && tiles.get(selected) ? tiles.get(selected).row : null;
-    for (const [id, t] of tiles) t.node.toggleAttribute('aria-pressed', id === selected);
-    details.textContent = row ? describe(row) : 'Hover or click a tile for details.';
-    details.dataset.state = row ? row.state : '';
+    for (const [image, t] of tiles) setAttr(t.node, 'aria-pressed', image === selected ? 'true' : 'false');
+    const t = selected && tiles.get(selected);
+    details.dataset.state = t ? t.row.state : '';
+    setText(details, t ? describe(t.row).join(' · ') : 'Hover over a tile, or click it, for its name, uuid and last error.');
   }
 
-  function renderChart(d) {
-    const total = Math.max(1, d.total);
-    const tMax = Math.max(60, Math.ceil((d.elapsed || 0) / 30) * 30);
-    const iw = CH.w - CH.l - CH.r, ih = CH.h - CH.t - CH.b;
-    const x = (t) => (CH.l + (t / tMax) * iw).toFixed(1);
-    const y = (v) => (CH.t + ih - (v / total) * ih).toFixed(1);
-    const key = `${total}/${tMax}`;
-    if (svg.dataset.scale !== key) { // axes only change when the scale changes
-      svg.dataset.scale = key;
-      gridG.textContent = '';
-      axisG.textContent = '';
-      for (const f of [0, 0.25, 0.5, 0.75, 1]) {
-        const yy = y(f * total);
-        el('svg:line', { x1: CH.l, x2: CH.w - CH.r, y1: yy, y2: yy }, gridG);
-        el('svg:text', { x: CH.l - 6, y: yy, 'text-anchor': 'end', 'dominant-baseline': 'middle',
-                         text: String(Math.round(f * total)) }, axisG);
-      }
-      for (let i = 0; i <= 6; i++) {
-        const tt = (tMax / 6) * i;
-        el('svg:text', { x: x(tt), y: CH.h - 8, 'text-anchor': 'middle', text: `${Math.round(tt)}s` }, axisG);
-      }
-    }
-    const idx = Object.fromEntries(d.series_fields.map((f, i) => [f, i]));
-    for (const s of SERIES) {
-      s.line.setAttribute('points', d.series.map((p) => `${x(p[idx.t])},${y(p[idx[s.key]])}`).join(' '));
-      s.legendValue.textContent = String(d[s.key]);
-    }
-  }
-
-  function render() {
-    if (!data) return;
-    const d = data;
-    const finished = d.done + d.failed;
-    bar.setAttribute('aria-valuemax', String(d.total));
-    bar.setAttribute('aria-valuenow', String(finished));
-    bar.setAttribute('aria-valuetext', `${finished} of ${d.total} images processed`);
-    barDone.style.width = `${(100 * d.done) / Math.max(1, d.total)}%`;
-    barFailed.style.width = `${(100 * d.failed) / Math.max(1, d.total)}%`;
-    barLabel.textContent = `${Math.round((100 * finished) / Math.max(1, d.total))}%`;
-    summary.textContent = `${d.done} done · ${d.failed} failed · ${d.started - finished} uploading · ${d.total - d.started} queued`;
-    renderChart(d);
-    renderTiles(d.images);
-  }
-
-  /* ---------- interactions (delegated, on the persistent root) ---------- */
-  root.addEventListener('click', (ev) => {
-    const t = ev.target.closest('.ks-tile');
+  function showTip(node) {
+    const t = tiles.get(node.dataset.image);
     if (!t) return;
-    selected = selected === t.dataset.image ? null : t.dataset.image;
-    renderDetails();
-  });
-  const showTip = (t) => {
-    const r = tiles.get(t.dataset.image);
-    if (!r) return;
-    tip.textContent = describe(r.row);
-    const rb = root.getBoundingClientRect(), tb = t.getBoundingClientRect();
-    tip.style.left = `${Math.min(tb.left - rb.left, rb.width - 260)}px`;
-    tip.style.top = `${tb.bottom - rb.top + 6}px`;
+    tip.textContent = '';
+    describe(t.row).forEach((line, i) => el(i ? 'div' : 'b', { text: line }, tip));
     tip.hidden = false;
-  };
-  root.addEventListener('mouseover', (ev) => { const t = ev.target.closest('.ks-tile'); if (t) showTip(t); });
-  root.addEventListener('focusin', (ev) => { const t = ev.target.closest('.ks-tile'); if (t) showTip(t); });
-  root.addEventListener('mouseout', (ev) => { if (!ev.relatedTarget || !ev.relatedTarget.closest('.ks-tile')) tip.hidden = true; });
+    const rb = root.getBoundingClientRect(), nb = node.getBoundingClientRect();
+    const left = Math.max(0, Math.min(nb.left - rb.left - 140 + nb.width / 2, rb.width - tip.offsetWidth));
+    tip.style.left = `${left}px`;
+    tip.style.top = `${nb.bottom - rb.top + 6}px`;
+  }
+  const tileOf = (ev) => (ev.target.closest ? ev.target.closest('.ks-tile') : null);
+  root.addEventListener('click', (ev) => {
+    const chip = ev.target.closest && ev.target.closest('[data-goto]');
+    const node = chip ? tiles.get(chip.dataset.goto)?.node : tileOf(ev);
+    if (!node) return;
+    selected = selected === node.dataset.image && !chip ? null : node.dataset.image;
+    renderDetails();
+    if (chip) { node.focus(); node.scrollIntoView({ block: 'nearest' }); }
+  });
+  root.addEventListener('mouseover', (ev) => { const n = tileOf(ev); if (n) showTip(n); });
+  root.addEventListener('mouseout', (ev) => { if (tileOf(ev) && !(ev.relatedTarget && ev.relatedTarget.closest && ev.relatedTarget.closest('.ks-tile'))) tip.hidden = true; });
+  root.addEventListener('focusin', (ev) => { const n = tileOf(ev); if (n) showTip(n); });
   root.addEventListener('focusout', () => { tip.hidden = true; });
+  grid.addEventListener('keydown', (ev) => { // one tab stop for the tiles; arrows move between them
+    const n = tileOf(ev);
+    if (!n) return;
+    const move = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[ev.key];
+    if (ev.key === 'Escape') { tip.hidden = true; selected = null; renderDetails(); return; }
+    if (!move) return;
+    ev.preventDefault();
+    const t = tiles.get(n.dataset.image);
+    const r = t.r + move[0], c = t.c + move[1];
+    const next = order.map((k) => tiles.get(k)).find((o) => o.r === r && o.c === c);
+    if (!next) return;
+    n.tabIndex = -1;
+    next.node.tabIndex = 0;
+    next.node.focus();
+  });
+
+  /* ---------- 4. the summary ---------- */
+  function renderResult(rows, s) {
+    rows = rows || [];
+    const key = JSON.stringify(rows);
+    if (result.dataset.key === key) return;
+    result.dataset.key = key;
+    result.hidden = !rows.length;
+    resultRows.textContent = '';
+    resultLists.textContent = '';
+    if (!rows.length) return;
+    const summary = s.summary || {};
+    result.dataset.result = summary.exit_code === 0 ? 'pass' : 'fail';
+    const first = rows[0] && rows[0][0] === 'result' ? rows[0][1] : '';
+    setText(resultBadge, String(summary.result || (summary.exit_code === 0 ? 'pass' : 'not complete')));
+    setText(resultVerdict, first.replace(/^[^:]*:\s*/, ''));
+    const tb = el('tbody', {}, resultRows);
+    for (const [label, value] of rows) {
+      const tr = el('tr', { 'data-row': label }, tb);
+      el('th', { scope: 'row', text: label }, tr);
+      el('td', { text: value }, tr);
+    }
+    const list = (title, items, cls) => {
+      const box = el('div', { class: `ks-list ${cls}` }, resultLists);
+      el('h3', { text: `${title}: ${items.length}` }, box);
+      if (!items.length) { el('span', { class: 'ks-none', text: 'none' }, box); return; }
+      const ul = el('ul', {}, box);
+      for (const [member, extra] of items) {
+        const li = el('li', {}, ul);
+        el('button', { type: 'button', class: 'ks-chip', 'data-goto': member, title: member, text: baseName(member) }, li);
+        if (extra) el('span', { class: 'ks-why', text: extra }, li);
+      }
+    };
+    list('Failed images', (summary.failed_images || []).map((f) => [f.member, `${f.status || 'no answer'} ${f.error || ''}`.trim()]), 'ks-list-failed');
+    list('Images with no face found', ((summary.faces && summary.faces.faceless) || []).map((m) => [m, '']), 'ks-list-faceless');
+  }
+
+  /* ---------- drawing a poll's answer ---------- */
+  function render() {
+    if (!doc || !doc.snapshot) return;
+    const s = doc.snapshot;
+    syncTheme();
+    runState.dataset.state = s.state;
+    setText(runState, s.state === 'idle' ? 'no run yet' : s.state);
+    setText(where, s.event_code ? `event ${s.event_code} at ${s.host}` : '');
+    renderTop(s);
+    renderChart(doc.chart, s);
+    renderTiles(doc.tiles, doc.grid);
+    renderResult(doc.rows, s);
+  }
 
   /* ---------- mounting: follow Locust's React tree ---------- */
   let active = false;
-
   function ourTab() {
     for (const t of document.querySelectorAll('#root [role="tab"]')) {
       if (t.textContent.trim() === TAB_TITLE) return t;
     }
     return null;
   }
-
   function syncTheme() {
     const m = getComputedStyle(document.body).backgroundColor.match(/\d+(\.\d+)?/g);
     const lum = m ? (0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]) / 255 : 1;
     const theme = lum < 0.5 ? 'dark' : 'light';
     if (root.dataset.theme !== theme) root.dataset.theme = theme;
   }
-
   function sync() {
     const tab = ourTab();
     const isActive = !!tab && tab.getAttribute('aria-selected') === 'true';
     if (isActive) {
-      // Locust layout: Container > Box(mb:2) > .MuiTabs-root ; the panel would follow the Box
+      // Locust's layout: Container > Box > .MuiTabs-root; its (empty) panel follows that Box.
       const anchor = tab.closest('.MuiTabs-root')?.parentElement;
       if (anchor && anchor.nextElementSibling !== root) anchor.after(root);
       syncTheme();
@@ -202,10 +533,9 @@
       root.remove();
       tip.hidden = true;
     }
-    if (isActive && !active) { active = true; poll(); } // refresh immediately on (re)entry
+    if (isActive && !active) { active = true; poll(); } // fresh figures on (re)entry
     active = isActive;
   }
-
   let queued = false;
   const schedule = () => {
     if (queued) return;
@@ -213,12 +543,18 @@
     requestAnimationFrame(() => { queued = false; sync(); });
   };
   new MutationObserver((records) => {
-    // ignore our own updates; react to React's (tab switches, re-renders, theme class changes)
-    if (records.some((r) => !root.contains(r.target))) schedule();
+    if (records.some((r) => !root.contains(r.target))) schedule(); // React's changes, not ours
   }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'aria-selected'] });
   window.addEventListener('popstate', schedule);
+  // The chart is drawn in its own pixels (no stretched text): follow its box's size.
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      const w = Math.round(svg.clientWidth), h = Math.round(svg.clientHeight);
+      if (w > 100 && h > 100 && (w !== W || h !== H)) { W = w; H = h; if (doc) renderChart(doc.chart, doc.snapshot); }
+    }).observe(svg);
+  }
 
-  /* ---------- polling (only while the tab is visible) ---------- */
+  /* ---------- polling, only while the tab is visible ---------- */
   let timer = null, inflight = false;
   async function poll() {
     clearTimeout(timer);
@@ -226,21 +562,22 @@
     if (!active || document.hidden || inflight) return;
     inflight = true;
     try {
-      const r = await fetch(ENDPOINT, { cache: 'no-store', credentials: 'same-origin',
-                                        signal: AbortSignal.timeout(5000) });
+      const r = await fetch(ENDPOINT, { cache: 'no-store', credentials: 'same-origin', signal: AbortSignal.timeout(5000) });
       if (r.redirected || !r.ok) throw new Error(r.redirected ? 'login required' : `HTTP ${r.status}`);
-      data = await r.json();
+      doc = await r.json();
       status.dataset.ok = 'true';
-      status.textContent = `updated ${new Date().toLocaleTimeString()}`;
+      setText(status, `updated ${new Date().toLocaleTimeString()}`);
       render();
     } catch (e) {
       status.dataset.ok = 'false';
-      status.textContent = `no data (${e.message}); retrying`;
+      setText(status, `no data (${e.message}); retrying`);
     } finally {
       inflight = false;
     }
   }
   document.addEventListener('visibilitychange', () => { if (!document.hidden && active) poll(); });
+  // Locust's Start (also after NEW) begins a new run: fetch it at once, not up to 1.5 s later.
+  document.addEventListener('submit', () => setTimeout(() => { if (active) poll(); }, 300), true);
 
   renderDetails();
   schedule();
