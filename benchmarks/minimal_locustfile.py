@@ -5,47 +5,29 @@ post the next body from a shared index until N uploads are answered, and the las
 run. benchmarks/bench.py runs it beside kanta-seed to tell Locust's own cost per upload from
 kanta-seed's. Two user classes, picked by name on the command line:
 
-    locust -f benchmarks/minimal_locustfile.py --headless -u 5 -r 100 -H http://127.0.0.1:8080 \\
-        --images ../shared/yale_png.zip --uploads 1650 --result-json out.json MinimalFastUser
+    locust -f benchmarks/minimal_locustfile.py,benchmarks/probe.py --headless -u 5 -r 100 \\
+        -H http://127.0.0.1:8080 --images ../shared/yale_png.zip --uploads 1650 --result-json out.json \\
+        MinimalFastUser
 
 MinimalFastUser (FastHttpUser, geventhttpclient) or MinimalHttpUser (HttpUser, requests).
-It imports nothing from seed/ on purpose: it is the yardstick, not the thing measured.
+It imports nothing from seed/ on purpose: it is the yardstick, not the thing measured (only
+benchmarks/bodies.py, the standard-library helpers it shares with the bare loop).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import time
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import gevent
+from bodies import encode_bodies, write_result
 from locust import FastHttpUser, HttpUser, constant, events
 from locust.exception import StopUser
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BOUNDARY = "bench-minimal-0123456789abcdef"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 ROW = "/pics/[event_code]"  # the same stats row kanta-seed uses
-
-
-def encode_bodies(zip_path: str) -> list[bytes]:
-    """One multipart body per PNG in the zip (told by its bytes), as kanta-seed encodes them."""
-    bodies = []
-    with zipfile.ZipFile(zip_path) as zf:
-        for name in sorted(zf.namelist()):
-            data = zf.read(name)
-            if not data.startswith(PNG_MAGIC):
-                continue
-            head = (
-                f"--{BOUNDARY}\r\n"
-                f'Content-Disposition: form-data; name="image_file"; filename="{Path(name).name}"\r\n'
-                "Content-Type: image/png\r\n\r\n"
-            ).encode()
-            bodies.append(head + data + f"\r\n--{BOUNDARY}--\r\n".encode())
-    return bodies
 
 
 class Plan:
@@ -79,7 +61,7 @@ def on_init(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if options is None or not options.images:
         return
-    PLAN.bodies = encode_bodies(options.images)
+    PLAN.bodies = encode_bodies(options.images, BOUNDARY)
     PLAN.target = options.uploads or len(PLAN.bodies)
     PLAN.result_json = options.result_json
 
@@ -95,13 +77,9 @@ def on_test_stop(**_: Any) -> None:
         return
     now = time.perf_counter()
     first, last = PLAN.first_sent or now, PLAN.last_answer or now
-    result = {
-        "uploaded": PLAN.ok,
-        "failed": PLAN.answered - PLAN.ok,
-        "active_s": last - first,  # first request sent .. last answer, as kanta-seed's rate_per_s
-        "wall_s": now - (PLAN.started or now),
-    }
-    Path(PLAN.result_json).write_text(json.dumps(result))
+    # loop CPU: benchmarks/probe.py, loaded beside this file, measures it as it does for kanta-seed.
+    wall = now - (PLAN.started or now)
+    write_result(PLAN.result_json, PLAN.ok, PLAN.answered - PLAN.ok, last - first, wall, None)
 
 
 def upload(user: Any) -> None:
