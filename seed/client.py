@@ -167,7 +167,7 @@ class KantaClient:
         if self.blob_host:
             netloc = (
                 self.blob_host
-                if ":" in self.blob_host.strip("[]").rpartition("]")[2]
+                if ":" in self.blob_host.rpartition("]")[2]  # a port after the host (or after [IPv6])
                 else (self.blob_host + port)
             )
             self.blob_note = f"blobs read from {netloc} (--blob-host) instead of {parts.netloc}"

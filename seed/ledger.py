@@ -115,6 +115,12 @@ def fold(mem: Memory, kind: str, rec: dict[str, Any]) -> None:
         mem.complete = bool(rec.get("complete"))
 
 
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 class Ledger:
     """Appends facts to the file; one line per fact, flushed at once."""
 
@@ -122,6 +128,8 @@ class Ledger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("a", encoding="utf-8")
+        if self._file.tell() and not _ends_a_line(path):
+            self._file.write("\n")  # after a torn last line, so the next fact is not torn with it
 
     def write(self, kind: str, member: str = "", **fields: object) -> None:
         if self._file.closed:

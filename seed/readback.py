@@ -66,6 +66,7 @@ class Readback:
         self.last_listing: dict[str, dict[str, Item]] = {}  # event -> its last good listing
         self.first_poll: dict[str, int] = {}  # unnamed uuid -> the poll that first listed it
         self.digests: dict[str, str | None] = {}  # unnamed uuid -> sha256 of its blob
+        self.unread: dict[str, Item] = {}  # unnamed copies this poll listed and did not read (yet)
         self.gone: set[str] = set()  # copies this run removed
         self.polls = 0
         self.unreadable = 0
@@ -137,6 +138,7 @@ class Readback:
         for u in unnamed:
             if u not in self.digests and (settled or self.first_poll[u] < self.polls):
                 self.digests[u] = self.client.blob_digest(seen_now[u].blob_url)
+        self.unread = {u: seen_now[u] for u in unnamed if u not in self.digests}
         copies = [Copy(u, self.digests[u]) for u in unnamed if u in self.digests]
         verdict = reconcile({i: d for i, d in doubts.items() if d}, copies)
         for i, u in verdict.adopt.items():
@@ -188,8 +190,18 @@ class Readback:
         adopted = {i for i, _ in obs.adopt}
         for i in self.queue.in_state("doubt"):
             since = self.queue.entries[i].doubt_since or self.started_at
-            if i not in adopted and self.passed(since, now, unlisted):
+            if i not in adopted and self.passed(since, now, unlisted) and not self._copy_waits(i):
                 obs.resend.append(i)
+
+    def _copy_waits(self, index: int) -> bool:
+        """A copy listed just now and not adopted yet (a claimed upload's 202 may name it) holds these
+        bytes: not resent, the next poll decides."""
+        for u, item in self.unread.items():
+            if u not in self.digests:
+                self.digests[u] = self.client.blob_digest(item.blob_url)
+            if self.digests[u] == self.digest_of(index):
+                return True
+        return False
 
     def _settle_faceless(self, now: float) -> None:
         q = self.queue

@@ -126,5 +126,5 @@ def steady_rate(times: list[float], first_sent: float) -> float | None:
         span = times[-1] - first_sent
         return round(len(times) / span, 2) if span > 0 else None
     t10, t90 = percentile(times, 10), percentile(times, 90)
-    inside = sum(1 for t in times if t10 <= t <= t90)
+    inside = sum(1 for t in times if t10 < t <= t90)  # images processed during (t10, t90]: not t10's own
     return round(inside / (t90 - t10), 2) if t90 > t10 else None

@@ -75,6 +75,7 @@ class WorkQueue:
         self._clock = clock
         self._pending: deque[int] = deque(range(len(members)))
         self._delayed: list[tuple[float, int]] = []  # (ready at, index): retries waiting out a backoff
+        self._due: dict[int, float] = {}  # index -> when its current backoff ends (older heap rows are stale)
         self._counts: Counter[str] = Counter({"pending": len(members)})
         self.retries = 0
         self.failed_attempts = 0  # attempts answered with anything but a 202 (retried or not)
@@ -100,7 +101,7 @@ class WorkQueue:
 
     def next_ready_in(self) -> float | None:
         """Seconds until a delayed retry becomes claimable, or None when none waits."""
-        while self._delayed and self.entries[self._delayed[0][1]].state != "delayed":
+        while self._delayed and not self._current(*self._delayed[0]):
             heapq.heappop(self._delayed)  # settled meanwhile by a late report
         if not self._delayed:
             return None
@@ -109,10 +110,14 @@ class WorkQueue:
     def _promote_delayed(self) -> None:
         now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
-            _, i = heapq.heappop(self._delayed)
-            if self.entries[i].state == "delayed":
+            at, i = heapq.heappop(self._delayed)
+            if self._current(at, i):
                 self._set(self.entries[i], "pending")
                 self._pending.append(i)
+
+    def _current(self, at: float, i: int) -> bool:
+        """A heap row is the image's current backoff, not one left from before a late report settled it."""
+        return self.entries[i].state == "delayed" and self._due.get(i) == at
 
     def _requeue(self, i: int, front: bool = False) -> None:
         self._set(self.entries[i], "pending")
@@ -162,7 +167,8 @@ class WorkQueue:
             self.retries += 1
             if retry_in > 0:
                 self._set(e, "delayed")
-                heapq.heappush(self._delayed, (self._clock() + retry_in, result.index))
+                self._due[result.index] = ready = self._clock() + retry_in
+                heapq.heappush(self._delayed, (ready, result.index))
             else:
                 self._requeue(result.index)
         else:
