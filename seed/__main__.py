@@ -20,7 +20,9 @@ def options_help() -> str:
 
     parser = LocustArgumentParser(prog="kanta-seed", add_help=False, usage=argparse_usage())
     add_arguments(parser)
-    text = parser.format_help().replace("options:", "kanta-seed options (also in the web UI's start form):", 1)
+    text = parser.format_help().replace(
+        "options:", "kanta-seed options (also in the web UI's start form):", 1
+    )
     return text + LOCUST_DEFAULTS
 
 

@@ -58,7 +58,7 @@ def parse_items(body: Any) -> list[Item] | None:
     for raw in body:
         if not isinstance(raw, dict):
             return None
-        uid, faces = raw.get("uuid"), raw.get("faces", 0)
+        uid, faces = raw.get("uuid"), raw.get("faces")
         if not isinstance(uid, str) or not uid or isinstance(faces, bool) or not isinstance(faces, int):
             return None
         blob = raw.get("azure_blob_url")

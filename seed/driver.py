@@ -33,6 +33,7 @@ POLL_S = 1.0  # at most one list a second: each costs Kanta's event loop ~50 ms 
 FIRST_LOOK_S = 0.25  # the first 202s' background jobs usually finish within this
 TICK_S = 0.1
 PROGRESS_EVERY_S = 3.0
+STAGE_WORDS = {"accepted": "accepted", "stored": "stored", "faces": "processed (faces detected)"}
 
 
 def http_session(session: Session, host: str, timeout_s: float) -> Any:
@@ -71,10 +72,8 @@ def log_plan(plan: Plan) -> None:
         skipped = f", {len(ds.skipped)} members skipped ({shown}{' ...' if len(ds.skipped) > 3 else ''})"
     log.info(
         "kanta-seed: %d images (%.1f MB) from %s%s -> event %s at %s, until every image is %s",
-        len(ds.images), ds.total_bytes / 1e6, ds.source, skipped, plan.settings.event_code, plan.settings.host,
-        {"accepted": "accepted", "stored": "stored", "faces": "processed (faces detected)"}[
-            plan.settings.wait_stage
-        ],
+        len(ds.images), ds.total_bytes / 1e6, ds.source, skipped, plan.settings.event_code,
+        plan.settings.host, STAGE_WORDS[plan.settings.wait_stage],
     )  # fmt: skip
 
 
@@ -120,12 +119,13 @@ def tell_resume(run: Run) -> None:
 
 def drive(session: Session, run: Run) -> None:
     """Poll the event while it matters, and end the run when it is over."""
-    last_poll = 0.0
+    last_poll, looked = 0.0, True
     while not run.finished and session.run is run and not session.end_reason:
         if run.event_outcome.startswith("failed"):
             end(session, run, f"the event could not be made sure of ({run.event_outcome[8:]})")
             return
-        if run.done():
+        # Whether every image is done changes only with a result or a poll: ask (O(images)) then.
+        if run.queue.complete and (looked or not run.settings.verify) and run.done():
             if run.settings.verify and run.queue.count("accepted"):
                 run.reconcile()
                 run.look_for_clusters(gevent.sleep)
@@ -136,12 +136,14 @@ def drive(session: Session, run: Run) -> None:
             end(session, run, why)
             return
         now = time.time()
-        if run.first_sent_at is not None or run.queue.count("doubt") or run.queue.count("accepted"):
-            if now - last_poll >= POLL_S and now - (run.first_sent_at or run.started_at) >= FIRST_LOOK_S:
-                run.poll()
-                last_poll = time.time()
-                assert session.coordinator is not None
-                session.coordinator.serve()  # a poll may have freed backlog room, reopened or resent images
+        anything = run.first_sent_at is not None or run.queue.count("doubt") or run.queue.count("accepted")
+        due = now - last_poll >= POLL_S and now - (run.first_sent_at or run.started_at) >= FIRST_LOOK_S
+        looked = False
+        if anything and due:
+            run.poll()
+            last_poll, looked = time.time(), True
+            assert session.coordinator is not None
+            session.coordinator.serve()  # a poll may have freed backlog room, reopened or resent images
         gevent.sleep(TICK_S)
 
 

@@ -56,6 +56,7 @@ class Memory:
     in_flight: set[str] = field(default_factory=set)  # claimed (or released maybe sent), no outcome
     known_uuids: set[str] = field(default_factory=set)  # every uuid this chain was handed or adopted
     removed: set[str] = field(default_factory=set)
+    present: dict[str, str] = field(default_factory=dict)  # member -> the copy the event already held
     complete: bool = False  # the last run ended with every image at its end stage
 
     @property
@@ -101,6 +102,9 @@ def fold(mem: Memory, kind: str, rec: dict[str, Any]) -> None:
             mem.uuids.setdefault(member, rec["uuid"])  # a second 202 is an extra copy, not the upload
         elif rec.get("final") or not rec.get("unknown"):
             mem.in_flight.discard(member)  # answered with a failure: nothing was stored
+    elif kind == "present":  # --top-up: already in the event before seeding; counts, never touched
+        mem.present[member] = str(rec.get("uuid"))
+        mem.in_flight.discard(member)
     elif kind == "adopt":
         mem.in_flight.discard(member)
         mem.known_uuids.add(rec["uuid"])

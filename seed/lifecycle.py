@@ -281,7 +281,9 @@ def on_quitting(environment: Any, **_: Any) -> None:
     if stopper is not None and not stopper.dead and stopper is not gevent.getcurrent():
         if session.stop_kind == "sigterm":  # a second SIGTERM while the first one's stop goes on
             session.stop_signals += 1
-            log.warning("kanta-seed: SIGTERM again: stopping now; what was in flight is recorded as maybe sent")
+            log.warning(
+                "kanta-seed: SIGTERM again: stopping now; what was in flight is recorded as maybe sent"
+            )
             stop_now(session, quit_after=False)
             stopper.join()  # the first shutdown prints the summary and exits; this one never goes on
             return

@@ -80,7 +80,10 @@ def line(snap: dict[str, Any], retry_for: float) -> str:
         f", {snap[k]} {label}" for k, label in (("retrying", "retrying"), ("doubt", "in doubt")) if snap[k]
     )
     if snap["outage_s"] is not None:
-        tail = f"Kanta at {snap['host']} not answering for {snap['outage_s']:.0f} s (giving up after {retry_for:g} s)"
+        tail = (
+            f"Kanta at {snap['host']} not answering for {snap['outage_s']:.0f} s"
+            f" (giving up after {retry_for:g} s)"
+        )
     else:
         eta = "?" if snap["eta_s"] is None else f"{snap['eta_s']:.0f} s"
         held = ", held back by --max-backlog" if snap.get("held_back") else ""
@@ -128,10 +131,21 @@ def tiles(run: Run) -> list[dict[str, Any]]:
     return out
 
 
-def chart(run: Run) -> list[list[float]]:
-    """(seconds since the first upload, accepted, stored, processed) at each look."""
+def chart(run: Run, now: float | None = None) -> list[list[float]]:
+    """(seconds since the first upload, accepted, stored, processed) at each look and now, counted from
+    each image's own stage times (as the summary's figures are), not from what a poll had seen."""
     base = run.first_sent_at or run.started_at
-    return [[round(t - base, 2), a, s, p] for t, a, s, p in run.stages.samples]
+    counted = [s for s in run.stages.stages.values() if s.counted and s.accepted_at is not None]
+    looks = [t for t, *_ in run.stages.samples] + [run.ended_at or now or time.time()]
+    out = []
+    for t in looks:
+        out.append([
+            round(max(0.0, t - base), 2),
+            sum(1 for s in counted if s.accepted_at <= t),
+            sum(1 for s in counted if s.stored_at is not None and s.stored_at <= t),
+            sum(1 for s in counted if s.processed_at is not None and s.processed_at <= t),
+        ])  # fmt: skip
+    return out
 
 
 GRID_NAME = re.compile(r"(subject\d+)[_.-]([a-z]+)", re.IGNORECASE)

@@ -18,6 +18,7 @@ listing keeps growing, and it is the growth that says the pipeline is alive.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,9 +29,13 @@ from .stages import StageBook
 from .work import WorkQueue
 
 LATER_LISTED = 30  # this many images answered after one are listed while it is not: it was dropped
+# ... or twice as many (plus a margin) as the most that overtook an image that did show up in the end:
+# a real Kanta lists a few images out of their 202s' order, and that depth is learnt, not assumed.
+OVERTAKE_MARGIN = 10
 QUIET_LOST_S = 5.0  # at least this long without growth before an unlisted image is looked for
 QUIET_FACES_S = 3.0  # nothing changed for this long: images still at 0 faces have none
-SUSPECTS_PER_POLL = 20  # per-uuid looks per poll, so a big loss does not flood Kanta
+SUSPECTS_PER_POLL = 20
+BLOB_TRIES = 3  # per-uuid looks per poll, so a big loss does not flood Kanta
 
 
 @dataclass
@@ -76,6 +81,10 @@ class Readback:
         self.last_growth_at: float | None = None
         self.unlisted_at_growth = 0
         self.max_gap = 0.0  # longest wait between two growths while images were in the pipeline
+        self.max_overtaken = 0  # the most images answered after one that were listed before it
+        self.suspects: dict[str, float] = {}  # uuid -> when GET /pics/{uuid} first said 404
+        self.digest_tries: dict[str, int] = {}  # unnamed uuid -> blob reads tried (a read can fail)
+        self._stored_times: list[float] = []  # 202 times of the stored images, sorted (this poll's)
 
     # --- one poll -----------------------------------------------------------------------------------
     def poll(self, codes: list[str]) -> Observation:
@@ -105,9 +114,16 @@ class Readback:
                 grew |= uid not in self.listed
                 self.listed[uid] = item
         obs = Observation(ok=True)
+        prior = self._stored_202s()
         for i, e in enumerate(entries):
             if e.state == "accepted" and e.uuid in seen_now:
+                stage = self.stages.of(i, e.uuid)
+                new = stage.stored_at is None
                 obs.changed |= self.stages.seen(i, e.uuid, seen_now[e.uuid].faces, before, now)
+                if new and stage.accepted_at is not None:  # how many answered after it were there first
+                    overtaken = len(prior) - bisect.bisect_right(prior, stage.accepted_at)
+                    self.max_overtaken = max(self.max_overtaken, overtaken)
+        self._stored_times = self._stored_202s()
         self._adopt(seen_now, owner, obs)
         unlisted = self._unlisted()
         if grew:
@@ -136,14 +152,22 @@ class Readback:
         # unless nothing is in flight that could explain it.
         settled = self.queue.count("claimed") == 0
         for u in unnamed:
-            if u not in self.digests and (settled or self.first_poll[u] < self.polls):
-                self.digests[u] = self.client.blob_digest(seen_now[u].blob_url)
+            if self._needs_read(u) and (settled or self.first_poll[u] < self.polls):
+                self._read(u, seen_now[u])
         self.unread = {u: seen_now[u] for u in unnamed if u not in self.digests}
         copies = [Copy(u, self.digests[u]) for u in unnamed if u in self.digests]
         verdict = reconcile({i: d for i, d in doubts.items() if d}, copies)
         for i, u in verdict.adopt.items():
             obs.adopt.append((i, u))
             owner[u] = i
+
+    def _needs_read(self, uuid: str) -> bool:
+        """Not read yet, or a read failed (tried again up to BLOB_TRIES times: Azurite may blink)."""
+        return self.digests.get(uuid) is None and self.digest_tries.get(uuid, 0) < BLOB_TRIES
+
+    def _read(self, uuid: str, item: Item) -> None:
+        self.digest_tries[uuid] = self.digest_tries.get(uuid, 0) + 1
+        self.digests[uuid] = self.client.blob_digest(item.blob_url)
 
     def _unlisted(self) -> list[int]:
         """Accepted images whose current uuid no poll has listed yet."""
@@ -153,14 +177,21 @@ class Readback:
             if e.state == "accepted" and e.uuid and e.uuid not in self.listed and e.uuid not in self.gone
         ]
 
+    def _stored_202s(self) -> list[float]:
+        return sorted(
+            s.accepted_at
+            for s in self.stages.stages.values()
+            if s.stored_at is not None and s.accepted_at is not None
+        )
+
+    @property
+    def later_needed(self) -> int:
+        return max(LATER_LISTED, 2 * self.max_overtaken + OVERTAKE_MARGIN)
+
     def passed(self, t: float, now: float, others_unlisted: int) -> bool:
         """Has the pipeline moved past what was accepted (or in doubt) at time t?"""
-        later = sum(
-            1
-            for s in self.stages.stages.values()
-            if s.stored_at is not None and s.accepted_at is not None and s.accepted_at > t
-        )
-        if later >= LATER_LISTED:
+        times = self._stored_times
+        if len(times) - bisect.bisect_right(times, t) >= self.later_needed:
             return True
         quiet_needed = max(QUIET_LOST_S, 2 * self.max_gap)
         since = max(t, self.last_growth_at or t)
@@ -177,14 +208,21 @@ class Readback:
             t = e.accepted_at if e.accepted_at is not None else self.started_at
             if not self.passed(t, now, len(unlisted) - 1) or looks >= SUSPECTS_PER_POLL:
                 continue
+            if now - self.suspects.get(e.uuid, now - QUIET_LOST_S) < QUIET_LOST_S:
+                continue  # looked up lately: its second look is not due yet
             looks += 1
             status, faces = self.client.image(e.uuid)
             if status == 200:  # there after all: the moving order hid it from the pages
+                self.suspects.pop(e.uuid, None)
                 self.listed[e.uuid] = Item(e.uuid, faces, "", "")
                 self.stages.seen(i, e.uuid, faces, self.last_look or self.started_at, now)
                 obs.changed = True
             elif status == 404:
-                obs.lost.append((i, e.uuid))
+                # Twice, QUIET_LOST_S apart: a slow image is given the benefit of the doubt once.
+                first = self.suspects.setdefault(e.uuid, now)
+                if now - first >= QUIET_LOST_S:
+                    self.suspects.pop(e.uuid)
+                    obs.lost.append((i, e.uuid))
 
     def _resend_doubts(self, now: float, unlisted: int, obs: Observation) -> None:
         adopted = {i for i, _ in obs.adopt}
@@ -197,9 +235,9 @@ class Readback:
         """A copy listed just now and not adopted yet (a claimed upload's 202 may name it) holds these
         bytes: not resent, the next poll decides."""
         for u, item in self.unread.items():
-            if u not in self.digests:
-                self.digests[u] = self.client.blob_digest(item.blob_url)
-            if self.digests[u] == self.digest_of(index):
+            if self._needs_read(u):
+                self._read(u, item)
+            if self.digests.get(u) == self.digest_of(index):
                 return True
         return False
 

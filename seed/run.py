@@ -9,6 +9,7 @@ only I/O is the ledger file and the ``KantaClient`` it is given.
 
 from __future__ import annotations
 
+import logging
 import platform
 import re
 import time
@@ -36,6 +37,9 @@ STEADY_MIN_S = 1.0  # a steady window shorter than this is noise: no steady rate
 STEADY_MIN_UPLOADS = 20
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
 CLUSTER_POLL_S = 5.0
+BACKLOG_FLOOR = 10  # the adaptive backlog bound never goes below this
+
+log = logging.getLogger("kanta_seed")
 
 
 @dataclass
@@ -81,12 +85,19 @@ class Run:
             started_at=self.started_at,
             clock=clock,
         )
+        self.owner_of: dict[str, int] = {}  # uuid -> the image whose upload it is (202 or adoption)
         self.latencies: list[float] = []  # ms of every 202 this run got
         self.first_accepts: list[float] = []  # when each image had its first 202 of this run
         self.accepted_by: dict[int, str] = {}
         self.last_result_at = self.started_at
         self.held_back_s = 0.0
         self._held_since: float | None = None
+        # --max-backlog, halved each time Kanta drops an accepted upload anyway (its pipeline is slower
+        # than the bound assumed), grown back by a tenth at each poll without a loss.
+        self.backlog_limit = s.max_backlog
+        self._unlisted_at_poll = 0  # accepted, not yet listed, at the last poll ...
+        self._accepted_since_poll = 0  # ... plus what was accepted since: the backlog now, in O(1)
+        self.resent = 0  # images in doubt sent again because the event did not hold them
         self.lost_ever: list[int] = []
         self.removed = 0
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
@@ -104,16 +115,20 @@ class Run:
             fresh = not plan.resuming
             pre = {code: sorted(uids) for code, uids in plan.pre_existing.items()} if fresh else {}
             self.ledger.write(
-                "begin", run=self.run_id, tag=plan.run_tag, events=plan.event_codes, loops=self.settings.loops,
-                fresh=fresh, pre_existing=pre,
+                "begin", run=self.run_id, tag=plan.run_tag, events=plan.event_codes,
+                loops=self.settings.loops, fresh=fresh, pre_existing=pre,
             )  # fmt: skip
         index = {plan.member(u.index): u.index for u in plan.uploads}
         for member, uid in plan.memory.uuids.items():
             if member in index:
                 q.preset(index[member], uid)
                 self.stages.accepted(index[member], uid, None, counted=False)
+        for member, uid in plan.memory.present.items():  # a resumed --top-up keeps what was there
+            if member in index:
+                q.preset(index[member], uid, resumed=False, present=True)
+                self.stages.accepted(index[member], uid, None, counted=False)
         for member in plan.memory.in_flight:
-            if member in index and member not in plan.memory.uuids:
+            if member in index and member not in plan.memory.uuids and member not in plan.memory.present:
                 q.preset_doubt(index[member], self.started_at)
         for i, uid in plan.present.items():
             q.preset(i, uid, resumed=False, present=True)
@@ -148,8 +163,8 @@ class Run:
         e = q.entries[r.index]
         if r.ok:
             self.latencies.append(r.latency_ms)
-            twin = next((j for j, o in enumerate(q.entries) if j != r.index and r.uuid in o.uuids), None)
-            if twin is not None and q.entries[twin].adopted:
+            twin = self.owner_of.get(r.uuid)
+            if twin is not None and twin != r.index and q.entries[twin].adopted:
                 # That copy was adopted for a byte-identical twin; this 202 says whose it is.
                 q.unadopt(twin, now)
                 self.stages.drop(twin)
@@ -160,13 +175,17 @@ class Run:
             retry_in = self.policy.next_try_in(r, e.attempts + 1, e.failing_since, now)
         had_uuid = e.uuid
         state = q.report(owner, r, retry_in, unknown)
+        if r.ok:
+            self.owner_of[r.uuid] = r.index
         self._write(
             "result", r.index, ok=r.ok, uuid=r.uuid, status=r.status, unknown=unknown, final=state == "failed"
         )
         if r.ok and state == "accepted" and e.uuid == r.uuid and not had_uuid:
             self.stages.accepted(r.index, r.uuid, r.answered_at)
-            self.first_accepts.append(r.answered_at)
+            if not e.repairs:
+                self.first_accepts.append(r.answered_at)
             self.accepted_by[r.index] = owner
+            self._accepted_since_poll += 1
         return state
 
     def record_usage(self, owner: str, usage: tuple[float, float]) -> None:
@@ -178,8 +197,8 @@ class Run:
         s = self.settings
         if not s.verify or s.max_backlog <= 0:
             return None
-        unlisted = len(self.readback._unlisted())
-        limit = s.max_backlog - unlisted - self.queue.count("claimed")
+        unlisted = self._unlisted_at_poll + self._accepted_since_poll
+        limit = self.backlog_limit - unlisted - self.queue.count("claimed")
         self._hold(limit <= 0 and self.queue.waiting > 0)
         return max(0, limit)
 
@@ -213,6 +232,7 @@ class Run:
         for i, uid in obs.adopt:
             at = q.entries[i].doubt_since or now
             q.adopt(i, uid, at)
+            self.owner_of[uid] = i
             self.stages.accepted(i, uid, at)
             self.readback.stages.seen(
                 i, uid, self.readback.listed[uid].faces, self.readback.last_look or now, now
@@ -230,8 +250,28 @@ class Run:
                 self._write("result", i, ok=False, status=0, unknown=True, final=True)
             else:
                 q.resend(i)
+                self.resent += 1
+        self.after_poll(len(obs.lost))
         self._hold(self._held_since is not None)  # keeps the held-back clock honest between grants
         return obs
+
+    def after_poll(self, lost: int) -> None:
+        """After a poll: the backlog as it saw it, and the bound adapted to what Kanta dropped."""
+        self._unlisted_at_poll, self._accepted_since_poll = len(self.readback._unlisted()), 0
+        s = self.settings
+        if s.max_backlog <= 0:
+            return
+        if lost:
+            limit = max(BACKLOG_FLOOR, self.backlog_limit // 2)
+            if limit < self.backlog_limit:
+                log.warning(
+                    "kanta-seed: Kanta dropped %d accepted uploads (its pipeline could not drain them):"
+                    " holding the backlog to %d images, from %d",
+                    lost, limit, self.backlog_limit,
+                )  # fmt: skip
+            self.backlog_limit = limit
+        elif self.backlog_limit < s.max_backlog:
+            self.backlog_limit = min(s.max_backlog, self.backlog_limit + max(1, self.backlog_limit // 10))
 
     def at_end_stage(self, index: int) -> bool:
         stage = self.settings.wait_stage
@@ -289,9 +329,9 @@ class Run:
                 named = owner.get(uid)
                 digest = None
                 if named is None:
-                    if uid not in rb.digests:
-                        rb.digests[uid] = self.client.blob_digest(item.blob_url)
-                    digest = rb.digests[uid]
+                    while rb._needs_read(uid):
+                        rb._read(uid, item)
+                    digest = rb.digests.get(uid)
                 copies.append(Copy(uid, digest, named))
             chosen = {i: e.uuid for i, e in enumerate(q.entries) if e.uuid}
             verdict = reconcile(members, copies, chosen)
@@ -472,6 +512,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         verified=sum(1 for i in accepted if run.readback.stored(i)),
         processed=len(looked),
         repaired=sum(e.repairs for e in entries),
+        resent=run.resent,
         # Lost means "looked for and not there": only a read-back that ran its course can say so.
         lost=[entries[i].member for i in accepted if s.verify and not run.readback.stored(i)]
         if run.readback.polls and not stopped and not timed and not run.error

@@ -116,6 +116,7 @@ class Summary:
     verified: int = 0  # images seen stored (listed, or found by content)
     processed: int = 0
     repaired: int = 0
+    resent: int = 0  # images in doubt sent again: the event did not hold their bytes
     lost: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)  # found in the event by content after no answer
     removed: int = 0  # extra copies this run made and deleted
@@ -171,7 +172,12 @@ class Summary:
         if len(self.events) > 1:
             out.append(("events", f"{len(self.events)}: " + ", ".join(self.events)))
         skipped = f", {self.skipped_members} members skipped" if self.skipped_members else ""
-        out.append(("data set", f"{self.data_set} ({self.images} images{skipped})"))
+        count = (
+            f"{self.images // self.loops} images x {self.loops} passes"
+            if self.loops > 1
+            else f"{self.images} images"
+        )
+        out.append(("data set", f"{self.data_set} ({count}{skipped})"))
         out.append(("uploaded", self.uploaded_text()))
         if self.verify:
             out.append(("stored", self.stored_text()))
@@ -253,6 +259,8 @@ class Summary:
         parts = [f"{self.verified}/{self.images} verified on the server"]
         if self.repaired:
             parts.append(f"repaired {self.repaired}")
+        if self.resent:
+            parts.append(f"{self.resent} sent again after no answer (not in the event)")
         if self.adopted:
             parts.append(f"{len(self.adopted)} found by content after no answer")
         if self.removed:
@@ -275,7 +283,10 @@ class Summary:
         def s(v: float | None) -> str:
             return "-" if v is None else f"{v:.1f} s"
 
-        text = f"accepted {s(p.accepted_s)}, stored {s(p.stored_s)}, processed {s(p.processed_s)} after the first upload"
+        text = (
+            f"accepted {s(p.accepted_s)}, stored {s(p.stored_s)}, processed {s(p.processed_s)}"
+            " after the first upload"
+        )
         if p.processed_per_s:
             text += f"; {p.processed_per_s:.1f} images processed/s (steady)"
         text += f"; backlog peak {p.backlog_peak}"
@@ -285,7 +296,8 @@ class Summary:
 
     def rate_text(self) -> str:
         window = f" over {self.upload_window_s:.1f} s" if self.upload_window_s else ""
-        text = f"{self.rate_per_s:.1f} uploads/s (202s){window} with {users_text(self)}, wall {self.wall_s:.1f} s"
+        text = f"{self.rate_per_s:.1f} uploads/s (202s){window} with {users_text(self)}"
+        text += f", wall {self.wall_s:.1f} s"
         if self.steady_rate_per_s is not None and self.steady_window_s:
             text += f"; steady {self.steady_rate_per_s:.1f}/s over {self.steady_window_s:.1f} s"
         return text

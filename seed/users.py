@@ -109,6 +109,10 @@ class KantaUploader(FastHttpUser):
                 resp.failure(result.error or f"status {result.status}")
         self.holding = None
         self.last_request_at = time.monotonic()
+        if result.status == 0 or result.status >= 500:
+            # Kanta was seen to leave a keep-alive connection hanging after a 500: the next try starts
+            # on a fresh one.
+            self.client.client.clientpool.close()
         self.session.link.report(result)
 
     @staticmethod

@@ -160,7 +160,7 @@ class WorkQueue:
             self._pending.remove(result.index)
         e.owner = ""
         if e.failing_since is None:
-            e.failing_since = result.sent_at or self._clock()
+            e.failing_since = result.sent_at or time.time()  # wall clock, as every time in a Result
         if unknown:
             self._doubt(e, result.answered_at)
         elif retry_in is not None:
@@ -245,7 +245,7 @@ class WorkQueue:
         if e.state != "accepted":
             return
         e.repairs += 1
-        e.uuid, e.accepted_at = "", None
+        e.uuid, e.accepted_at, e.adopted, e.resumed = "", None, False, False
         self._requeue(index, front=True)
 
     def preset(self, index: int, uuid: str, resumed: bool = True, present: bool = False) -> None:

@@ -9,7 +9,7 @@ from .helpers import SUITE_CACHE, YALE_ZIP, Standin, start_standin
 from .tripwire import Tripwire
 
 KANTA_DEFAULT_PORT = 8000  # where a Kanta developer's own stack listens: the suite never goes there
-TRIPWIRE = Tripwire(KANTA_DEFAULT_PORT)
+TRIPWIRE = Tripwire(KANTA_DEFAULT_PORT, SUITE_CACHE / "tripwire-hits.txt")
 # kanta-seed keeps ledgers per user (XDG cache): the suite's, in this process too, are its own.
 os.environ["XDG_CACHE_HOME"] = str(SUITE_CACHE)
 

@@ -164,10 +164,10 @@ def test_readme_hostile_input_table_lists_exactly_these_cases():
     assert sorted(rows[1:]) == sorted(CASES)  # rows[0] is the header
 
 
-def test_the_tripwire_records_what_connects_to_it():
+def test_the_tripwire_records_what_connects_to_it(tmp_path):
     """The suite's guard on port 8000 (tests/conftest.py), tried on a port of its own."""
     port = closed_port()
-    wire = Tripwire(port, hosts=("127.0.0.1",)).start()
+    wire = Tripwire(port, tmp_path / "hits.txt", hosts=("127.0.0.1",)).start()
     try:
         assert wire.listening == [f"127.0.0.1:{port}"]
         with socket.create_connection(("127.0.0.1", port), timeout=2) as c:

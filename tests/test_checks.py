@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from seed.checks import BaselineError, comparable, compare, evaluate_checks, host_kind, load_baselines
+from seed.summary import SCHEMA
 
 NO_LIMITS = {"min_rate": None, "p50_ms": None, "p95_ms": None, "fail_ratio": None, "drain_s": None}
 
 
 def summary(**over) -> dict:
     base = {
+        "schema": SCHEMA,
         "event_code": "test-yale-faces",
         "host": "http://127.0.0.1:44299",
         "data_set": "data/yale_png.zip",
@@ -177,3 +179,47 @@ def test_steady_rate_compared_only_when_both_have_it():
     assert compare(summary(rate_per_s=100.0, steady_rate_per_s=160.0), base)[0].startswith(
         "regression-rate: rate 160.0"
     )
+
+
+def test_a_baseline_of_another_schema_is_refused_with_a_way_out(tmp_path):
+    old = write(tmp_path, "old.json", {k: v for k, v in summary().items() if k != "schema"})
+    with pytest.raises(
+        BaselineError, match=r"old\.json: a summary of schema 1, .* schema 2; make a new baseline"
+    ):
+        load_baselines([old])
+
+
+@pytest.mark.parametrize(
+    ("limits", "over", "expected"),
+    [
+        ({"min_processed_rate": 10}, {"pipeline": {"processed_per_s": 10.0}}, None),
+        ({"min_processed_rate": 10.5}, {"pipeline": {"processed_per_s": 10.0}},
+         "check-min-processed-rate: 10.0 images processed/s < limit 10.5 images/s"),
+        ({"processed_s": 12}, {"pipeline": {"processed_s": 12.0}}, None),
+        ({"processed_s": 11}, {"pipeline": {"processed_s": 12.0}}, "check-processed-s: processed 12.0 s > limit 11 s"),
+        ({"min_faces_share": 0.98}, {"faces": {"images_with_faces": 162, "images_without": 3}}, None),
+        ({"min_faces_share": 0.99}, {"faces": {"images_with_faces": 162, "images_without": 3}},
+         "check-min-faces-share: 0.982 of images with a face < limit 0.99"),
+        ({"min_cluster_purity": 0.8}, {"clusters": {"purity": 0.864}}, None),
+        ({"min_cluster_purity": 0.9}, {"clusters": {"purity": 0.864}},
+         "check-min-cluster-purity: purity 0.864 < limit 0.9"),
+        ({"min_cluster_purity": 0.9}, {"clusters": None}, "check-min-cluster-purity: no clusters to check (limit 0.9)"),
+    ],
+)  # fmt: skip
+def test_each_pipeline_check_at_its_boundary(limits, over, expected):
+    problems = evaluate_checks(summary(**over), limits)
+    assert problems == ([] if expected is None else [expected])
+
+
+def test_the_pipeline_regressing_against_the_baseline_is_named():
+    base = summary(
+        pipeline={"processed_per_s": 30.0, "processed_s": 6.0},
+        faces={"images_with_faces": 162, "images_without": 3},
+    )
+    slower = summary(
+        pipeline={"processed_per_s": 21.0, "processed_s": 8.6},
+        faces={"images_with_faces": 100, "images_without": 65},
+    )
+    named = sorted(p.split(":")[0] for p in compare(slower, base, 0.15))
+    assert named == ["regression-faces-share", "regression-processed-rate", "regression-processed-s"]
+    assert compare(base, base, 0.15) == []

@@ -40,7 +40,9 @@ def cluster(n_links: int, users_per_link: int, contact_age=lambda: 0.0):
     for n in range(n_links):
         name = f"w{n}"
         links[name] = SeedLink(
-            send=lambda m, name=name: inbox.put((name, m)), batch=lambda: users_per_link, contact_age=contact_age
+            send=lambda m, name=name: inbox.put((name, m)),
+            batch=lambda: users_per_link,
+            contact_age=contact_age,
         )
 
     def pump():
@@ -197,6 +199,7 @@ def test_the_backlog_bound_holds_claims_until_the_pipeline_lists(tmp_path):
         if e.state == "accepted":
             run.stages.seen(i, e.uuid, 0, 0.0, 1.0)
             run.readback.listed[e.uuid] = None
+    run.after_poll(lost=0)  # what a poll does after it looked
     coordinator.serve()
     gevent.sleep(0.3)
     gevent.killall([*users, pump])

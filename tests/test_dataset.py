@@ -439,5 +439,5 @@ def test_whole_images_of_every_kind_load(tmp_path):
 
 
 def test_a_set_of_only_damaged_images_says_so(tmp_path):
-    with pytest.raises(DatasetError, match="holds no images .*damaged"):
+    with pytest.raises(DatasetError, match=r"holds no images .*damaged"):
         load(make_zip(tmp_path / "bad.zip", {"a.png": png(1)[:-20]}))

@@ -36,8 +36,8 @@ def seed(standin, yale_zip, cwd, *extra: str, users: str = "5", timeout: float =
     summary = cwd / "s.json"
     summary.unlink(missing_ok=True)
     run = run_locust(
-        "-u", users, "-r", users, "-H", standin.url, "--images", str(yale_zip), "--summary-json", str(summary),
-        *extra, cwd=cwd, timeout=timeout,
+        "-u", users, "-r", users, "-H", standin.url, "--images", str(yale_zip),
+        "--summary-json", str(summary), *extra, cwd=cwd, timeout=timeout,
     )  # fmt: skip
     return run, (read_json(summary) if summary.exists() else {})
 
@@ -57,8 +57,8 @@ MIXES = {
     "silent-loss": ["--loss-rate", "0.05"],
     "reset-after-store": ["--reset-after-rate", "0.05"],
     "all-together": [
-        "--error-rate", "0.15", "--throttle-rate", "0.05", "--retry-after", "0.3", "--reset-before-rate", "0.03",
-        "--reset-after-rate", "0.03", "--loss-rate", "0.05", "--latency-ms", "5", "--visible-after", "1",
+        "--error-rate", "0.15", "--throttle-rate", "0.05", "--retry-after", "0.3",
+        "--reset-before-rate", "0.03", "--reset-after-rate", "0.03", "--loss-rate", "0.05", "--latency-ms", "5", "--visible-after", "1",
     ],
 }  # fmt: skip
 

@@ -95,7 +95,7 @@ def test_the_exit_code_says_what_happened(over, code, result):
 
 def test_the_summary_tells_the_truth_when_nothing_worked():
     s = summary(uploaded=0, verified=0, processed=0, failed=3, latency_ms=None, readback_polls=0,
-                failed_images=[{"member": f"m{i}", "status": 0, "error": "no answer (refused)"} for i in range(3)],
+                failed_images=[{"member": f"m{i}", "status": 0, "error": "no answer"} for i in range(3)],
                 failures_by_reason={"connection refused": 3})  # fmt: skip
     text = render(s)
     assert "latency    n/a" in text and "verified" not in text.split("stored", 1)[-1].split("\n")[0]
@@ -132,7 +132,7 @@ def test_progress_counts_and_the_line(tmp_path):
 # --- the web form ----------------------------------------------------------------------------------
 def test_the_form_is_applied_to_a_copy_and_converted():
     options = SimpleNamespace(event_code="a-b-c", upload_pause=0.0, check_p95_ms=None, fresh=False)
-    applied, host = apply_form(
+    applied, _ = apply_form(
         options, {"event_code": "x-y-z", "upload_pause": "0.5", "check_p95_ms": "", "fresh": "true"}, "", {}
     )
     assert (applied.event_code, applied.upload_pause, applied.check_p95_ms, applied.fresh) == (

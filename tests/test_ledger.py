@@ -180,3 +180,8 @@ def test_default_ledger_path_names_host_and_event_in_the_users_cache(monkeypatch
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert ledgers.cache_dir() == tmp_path / "home" / ".cache" / "kanta-seed" / "ledgers"
+
+
+def test_what_top_up_found_in_the_event_is_remembered_for_a_resume():
+    mem = folded(begin(), ("claim", {"members": ["a", "b"]}), ("present", {"member": "a", "uuid": "old"}))
+    assert mem.present == {"a": "old"} and mem.uuids == {} and mem.in_flight == {"b"}

@@ -4,7 +4,14 @@ adoption, resend and faceless. Each poll's observation is applied the way ``run.
 from __future__ import annotations
 
 from seed.client import Item
-from seed.readback import LATER_LISTED, QUIET_FACES_S, QUIET_LOST_S, SUSPECTS_PER_POLL, Readback
+from seed.readback import (
+    LATER_LISTED,
+    OVERTAKE_MARGIN,
+    QUIET_FACES_S,
+    QUIET_LOST_S,
+    SUSPECTS_PER_POLL,
+    Readback,
+)
 from seed.stages import StageBook
 from seed.work import Result, WorkQueue
 
@@ -146,6 +153,10 @@ def test_lost_once_enough_images_answered_after_it_are_listed_and_it_answers_404
     assert h.kanta.image_calls == [] and h.lost == []
     h.kanta.store(f"u{n - 1}")
     obs = h.poll(START + 2)
+    assert h.kanta.image_calls == ["u0"] and obs.lost == []  # a first 404: looked at again later
+    obs = h.poll(START + 2 + QUIET_LOST_S - 0.1)
+    assert h.kanta.image_calls == ["u0"] and obs.lost == []
+    obs = h.poll(START + 2 + QUIET_LOST_S)
     assert obs.lost == [(0, "u0")] and h.lost == [0]
     assert h.queue.entries[0].state == "pending" and h.queue.entries[0].repairs == 1
 
@@ -158,7 +169,9 @@ def test_lost_after_the_listing_grew_past_it_and_then_stayed_quiet():
     h.poll(START + 1 + QUIET_LOST_S - 0.1)
     assert h.kanta.image_calls == []
     h.poll(START + 1 + QUIET_LOST_S)
-    assert h.kanta.image_calls == ["u0"] and h.lost == [0]
+    assert h.kanta.image_calls == ["u0"] and h.lost == []
+    h.poll(START + 1 + 2 * QUIET_LOST_S)
+    assert h.kanta.image_calls == ["u0", "u0"] and h.lost == [0]
 
 
 def test_a_200_from_the_image_itself_marks_it_stored_not_lost():
@@ -184,7 +197,9 @@ def test_the_quiet_needed_grows_with_the_longest_gap_between_growths():
     h.poll(START + 12 + QUIET_LOST_S)  # 5 s of quiet is not enough after 4 s gaps
     assert h.kanta.image_calls == []
     h.poll(START + 12 + 8)
-    assert h.kanta.image_calls == ["u3"] and h.lost == [3]
+    assert h.kanta.image_calls == ["u3"] and h.lost == []
+    h.poll(START + 12 + 8 + QUIET_LOST_S)
+    assert h.lost == [3]
 
 
 def test_slow_visibility_is_waited_for_not_repaired():
@@ -205,8 +220,12 @@ def test_a_big_loss_is_looked_up_a_few_at_a_time():
     h.kanta.store("u0")  # the rest never appear
     h.poll(START + 1)
     h.poll(START + 1 + QUIET_LOST_S)
-    assert len(h.kanta.image_calls) == SUSPECTS_PER_POLL and len(h.lost) == SUSPECTS_PER_POLL
-    h.poll(START + 2 + QUIET_LOST_S)
+    assert len(h.kanta.image_calls) == SUSPECTS_PER_POLL and h.lost == []
+    h.poll(START + 2 + QUIET_LOST_S)  # the others get their first look; the first 20 are not due
+    assert len(h.kanta.image_calls) == n - 1 and h.lost == []
+    h.poll(START + 1 + 2 * QUIET_LOST_S)
+    assert len(h.lost) == SUSPECTS_PER_POLL
+    h.poll(START + 2 + 2 * QUIET_LOST_S)
     assert sorted(h.lost) == list(range(1, n))
 
 
@@ -393,3 +412,17 @@ def test_stage_times_are_the_middle_of_the_poll_interval_that_saw_them():
     s = h.stages.stages[0]
     assert (s.stored_at, s.processed_at) == (START + 1.5, START + 2.5) and obs.changed
     assert h.stages.samples[-1] == (START + 3, 1, 1, 1)
+
+
+def test_how_far_images_overtake_each_other_is_learnt():
+    """A real Kanta lists some images out of their 202s' order: an image overtaken by many, that did show
+    up in the end, raises how many later images must be listed before one is looked for."""
+    n = LATER_LISTED + 20
+    h = many_accepted(n)
+    for i in range(1, LATER_LISTED + 5):  # image 0 is overtaken by LATER_LISTED + 4 ...
+        h.kanta.store(f"u{i}")
+    h.poll(START + 1)
+    h.kanta.store("u0")  # ... and then shows up
+    h.poll(START + 2)
+    assert h.rb.max_overtaken == LATER_LISTED + 4
+    assert h.rb.later_needed == 2 * (LATER_LISTED + 4) + OVERTAKE_MARGIN

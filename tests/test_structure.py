@@ -30,8 +30,12 @@ def resolve(module: str, node: ast.ImportFrom | ast.Import, is_package: bool) ->
     if not target.startswith("seed"):
         return []
     # "from . import checks" names modules too
-    return [f"{target}.{a.name}" if (SEED.parent / f"{target}.{a.name}".replace(".", "/")).with_suffix(".py").exists()
-            or (SEED.parent / f"{target}.{a.name}".replace(".", "/")).is_dir() else target for a in node.names]  # fmt: skip
+    return [f"{target}.{a.name}" if is_module(f"{target}.{a.name}") else target for a in node.names]
+
+
+def is_module(dotted: str) -> bool:
+    path = SEED.parent / dotted.replace(".", "/")
+    return path.with_suffix(".py").exists() or path.is_dir()
 
 
 def imports() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
