@@ -27,6 +27,7 @@ from . import kanta
 log = logging.getLogger("kanta_seed")
 PAGE = 200  # Kanta's largest page
 MAX_BLOB_BYTES = 64 * 1024 * 1024
+GARBLED = "a list that is not Kanta's (an item without a string uuid or an integer faces)"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class KantaClient:
         self.timeout_s = timeout_s
         self._netlocs: dict[str, str] = {}  # blob URL netloc -> the netloc that reaches it
         self.blob_note = ""  # said once: where blobs are read from, when not where their URLs say
+        self.list_problem = ""  # why the last list could not be read ("" when it could)
 
     def _get(self, path: str, name: str) -> Answer:
         return self.transport("GET", kanta.url(self.host, path), name, self.timeout_s)
@@ -99,9 +101,15 @@ class KantaClient:
                 return {}  # Kanta answers 500 (or 404) for an event it does not know: nothing stored
             page = parse_items(json_of(answer)) if answer.status == 200 else None
             if page is None:
+                self.list_problem = (
+                    f"no answer ({answer.error})" if answer.status == 0
+                    else f"HTTP {answer.status}" if answer.status != 200
+                    else GARBLED
+                )  # fmt: skip
                 return None
             items.update((i.uuid, i) for i in page)
             if len(page) < PAGE:
+                self.list_problem = ""
                 return items
             offset += PAGE
 

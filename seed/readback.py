@@ -77,6 +77,7 @@ class Readback:
         self.unreadable = 0
         self.last_look: float | None = None
         self.last_good_at: float | None = None
+        self.unreadable_since: float | None = None  # the current streak of unreadable lists began
         self.last_change_at = started_at
         self.last_growth_at: float | None = None
         self.unlisted_at_growth = 0
@@ -94,11 +95,13 @@ class Readback:
             if listing is None:
                 self.polls += 1
                 self.unreadable += 1
+                if self.unreadable_since is None:
+                    self.unreadable_since = self.clock()
                 return Observation(ok=False)
             listings[code] = listing
         now = self.clock()
         self.polls += 1
-        self.last_good_at = now
+        self.last_good_at, self.unreadable_since = now, None
         before = self.last_look if self.last_look is not None else self.started_at
         seen_now: dict[str, Item] = {}
         grew = False

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from locust import __version__ as locust_version
 
 from . import __version__, checks, kanta
-from .client import KantaClient
+from .client import GARBLED, KantaClient
 from .clusters import adjusted_rand_index, purity, subject_of
 from .content import Copy, reconcile
 from .figures import percentile, rate
@@ -36,6 +36,7 @@ from .work import Result, WorkQueue
 STEADY_MIN_S = 1.0  # a steady window shorter than this is noise: no steady rate
 STEADY_MIN_UPLOADS = 20
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
+GARBLED_AFTER_S = 15.0  # ... and on one that answers with what is not its list after this long
 CLUSTER_POLL_S = 5.0
 BACKLOG_FLOOR = 10  # the adaptive backlog bound never goes below this
 
@@ -294,12 +295,20 @@ class Run:
             return None
         now, rb = self.clock(), self.readback
         down_after = max(DOWN_AFTER_MIN_S, self.settings.retry_for)
-        if rb.unreadable and now - (rb.last_good_at or self.started_at) > down_after:
-            return f"Kanta at {self.settings.host} stopped answering (no readable list for {down_after:g} s)"
-        quiet = now - max(rb.last_change_at, self.last_result_at)
-        if quiet > self.settings.verify_timeout:
-            return f"nothing changed on the server for {self.settings.verify_timeout:g} s"
-        return None
+        why = None
+        garbled = self.client.list_problem == GARBLED
+        if garbled and rb.unreadable_since is not None and now - rb.unreadable_since > GARBLED_AFTER_S:
+            why = f"Kanta at {self.settings.host} answers GET /pics with {GARBLED}, for {GARBLED_AFTER_S:g} s"
+        elif rb.unreadable and now - (rb.last_good_at or self.started_at) > down_after:
+            why = f"Kanta at {self.settings.host} stopped answering (no readable list for {down_after:g} s)"
+        elif now - max(rb.last_change_at, self.last_result_at) > self.settings.verify_timeout:
+            why = f"nothing changed on the server for {self.settings.verify_timeout:g} s"
+        if why is None:
+            return None
+        left = sum(
+            1 for i, e in enumerate(self.queue.entries) if e.state != "failed" and not self.at_end_stage(i)
+        )
+        return f"{why}; {left} images unverified; rerun the same command to resume"
 
     # --- the end ------------------------------------------------------------------------------------
     def reconcile(self) -> None:

@@ -12,19 +12,33 @@ KANTA_DEFAULT_PORT = 8000  # where a Kanta developer's own stack listens: the su
 TRIPWIRE = Tripwire(KANTA_DEFAULT_PORT, SUITE_CACHE / "tripwire-hits.txt")
 # kanta-seed keeps ledgers per user (XDG cache): the suite's, in this process too, are its own.
 os.environ["XDG_CACHE_HOME"] = str(SUITE_CACHE)
+# The in-process tests import Locust, which monkey-patches the standard library with gevent unless told
+# not to; in a pytest-xdist worker (threads of its own) that deadlocks. gevent's own primitives work
+# unpatched, and every real locust process the tests start patches itself (helpers.child_env).
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+
+
+def controller(config: pytest.Config) -> bool:
+    """The one process of a session (not a pytest-xdist worker): where the tripwire lives."""
+    return not hasattr(config, "workerinput")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    TRIPWIRE.start()
+    if controller(session.config):
+        TRIPWIRE.start()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not controller(session.config):
+        return
     TRIPWIRE.stop()
     if TRIPWIRE.hits:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if not controller(terminalreporter.config):
+        return
     if TRIPWIRE.hits:
         terminalreporter.section("SAFETY: the suite talked to Kanta's default port", red=True, bold=True)
         for hit in TRIPWIRE.hits:

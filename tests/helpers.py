@@ -32,6 +32,7 @@ def child_env(cwd: Path | None = None) -> dict[str, str]:
     """The environment of a child process: this checkout on the path, and (for kanta-seed's per-user
     ledgers) a cache folder of the test's own (or the suite's), never the developer's."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT), "PYTHONUNBUFFERED": "1"}
+    env.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # set for the test process only (conftest.py)
     env["XDG_CACHE_HOME"] = str(cwd / ".cache" if cwd is not None else SUITE_CACHE)
     return env
 
@@ -173,4 +174,4 @@ class Processes:
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
+            proc.wait()  # not communicate(): a test may still be reading its output in a thread

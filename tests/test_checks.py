@@ -196,14 +196,16 @@ def test_a_baseline_of_another_schema_is_refused_with_a_way_out(tmp_path):
         ({"min_processed_rate": 10.5}, {"pipeline": {"processed_per_s": 10.0}},
          "check-min-processed-rate: 10.0 images processed/s < limit 10.5 images/s"),
         ({"processed_s": 12}, {"pipeline": {"processed_s": 12.0}}, None),
-        ({"processed_s": 11}, {"pipeline": {"processed_s": 12.0}}, "check-processed-s: processed 12.0 s > limit 11 s"),
+        ({"processed_s": 11}, {"pipeline": {"processed_s": 12.0}},
+         "check-processed-s: processed 12.0 s > limit 11 s"),
         ({"min_faces_share": 0.98}, {"faces": {"images_with_faces": 162, "images_without": 3}}, None),
         ({"min_faces_share": 0.99}, {"faces": {"images_with_faces": 162, "images_without": 3}},
          "check-min-faces-share: 0.982 of images with a face < limit 0.99"),
         ({"min_cluster_purity": 0.8}, {"clusters": {"purity": 0.864}}, None),
         ({"min_cluster_purity": 0.9}, {"clusters": {"purity": 0.864}},
          "check-min-cluster-purity: purity 0.864 < limit 0.9"),
-        ({"min_cluster_purity": 0.9}, {"clusters": None}, "check-min-cluster-purity: no clusters to check (limit 0.9)"),
+        ({"min_cluster_purity": 0.9}, {"clusters": None},
+         "check-min-cluster-purity: no clusters to check (limit 0.9)"),
     ],
 )  # fmt: skip
 def test_each_pipeline_check_at_its_boundary(limits, over, expected):

@@ -58,7 +58,8 @@ MIXES = {
     "reset-after-store": ["--reset-after-rate", "0.05"],
     "all-together": [
         "--error-rate", "0.15", "--throttle-rate", "0.05", "--retry-after", "0.3",
-        "--reset-before-rate", "0.03", "--reset-after-rate", "0.03", "--loss-rate", "0.05", "--latency-ms", "5", "--visible-after", "1",
+        "--reset-before-rate", "0.03", "--reset-after-rate", "0.03", "--loss-rate", "0.05",
+        "--latency-ms", "5", "--visible-after", "1",
     ],
 }  # fmt: skip
 
@@ -292,3 +293,13 @@ def test_verify_timeout_names_what_is_missing(standin_factory, yale_zip, tmp_pat
     assert s["verified"] == 0 and len(s["lost"]) == s["uploaded"] == 100 and s["not_attempted"] == 65
     assert any("nothing changed on the server for 2 s" in n for n in s["notes"])
     standin.stop()  # before its delayed stores land, so nothing else is touched
+
+
+def test_a_server_that_lists_garbage_ends_the_run_with_exit_1_and_a_line(standin_factory, yale_zip, tmp_path):
+    """A list item with "faces": "n/a" once killed the read-back greenlet and hung the run."""
+    standin = standin_factory(*FAST, "--garbled-list")
+    t0 = time.monotonic()
+    run, s = seed(standin, yale_zip, tmp_path, timeout=60)
+    assert time.monotonic() - t0 < 45
+    assert run.returncode == 1 and "Traceback" not in run.output, run.output[-3000:]
+    assert any("answers GET /pics with a list that is not Kanta's" in n for n in s["notes"])

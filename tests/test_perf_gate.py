@@ -109,11 +109,18 @@ def test_fresh_event_gives_each_pass_its_own_event(standin, yale_zip, tmp_path):
     assert all(len(standin.images(code)) == 165 for code in s["events"])
 
 
-def test_injected_latency_shows_in_p50_within_10_percent(standin_factory, yale_zip, tmp_path):
+def test_the_latency_figure_is_the_uploads_own(standin_factory, yale_zip, tmp_path):
+    """Injected 100 ms is a floor no upload can beat; and kanta-seed's p50 is Locust's own for the same
+    requests (Locust rounds its percentiles to two digits), not a figure of its own making."""
     standin = standin_factory("--instant", "--latency-ms", "100")
-    run, s = seed(standin, yale_zip, tmp_path)
-    assert run.returncode == 0
-    assert 100 <= s["latency_ms"]["p50"] <= 110
+    run, s = seed(standin, yale_zip, tmp_path, "--csv", str(tmp_path / "st"))
+    assert run.returncode == 0, run.output[-3000:]
+    rows = (tmp_path / "st_stats.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    upload = next(r.split(",") for r in rows[1:] if r.split(",")[1] == "/pics/[event_code]")
+    locust_p50 = float(upload[header.index("50%")])
+    assert 100 <= s["latency_ms"]["p50"] <= s["latency_ms"]["max"]
+    assert abs(s["latency_ms"]["p50"] - locust_p50) <= 0.1 * locust_p50
 
 
 def test_timed_run_ends_cleanly(standin_factory, yale_zip, tmp_path):

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--loss-rate", type=rate, default=0.0, help="share answered 202, then lost")
     faults.add_argument("--latency-ms", type=float, default=0.0, help="added latency per upload")
     faults.add_argument("--visible-after", type=float, default=0.0, help="extra seconds before the job")
+    faults.add_argument(
+        "--garbled-list", action="store_true", help='GET /pics lists "faces": "n/a" (a server gone wrong)'
+    )
     faults.add_argument("--fault-seed", type=int, default=0, help="RNG seed for the faults")
     return p
 
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             loss_rate=args.loss_rate,
             latency_ms=args.latency_ms,
             visible_after_s=args.visible_after,
+            garbled_list=args.garbled_list,
             seed=args.fault_seed,
         )
     except ValueError as e:

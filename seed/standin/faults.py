@@ -24,6 +24,7 @@ class Faults:
     loss_rate: float = 0.0
     latency_ms: float = 0.0
     visible_after_s: float = 0.0
+    garbled_list: bool = False  # GET /pics lists "faces": "n/a": a server that is not quite Kanta
     seed: int = 0
     _rng: random.Random = field(default=None, repr=False)  # type: ignore[assignment]
 
