@@ -58,8 +58,10 @@ class Readback:
         stages: StageBook,
         started_at: float,
         clock: Callable[[], float] = time.time,
+        max_quiet_s: float = 20.0,
     ) -> None:
         self.client = client
+        self.max_quiet_s = max_quiet_s
         self.queue = queue
         self.event_of = event_of
         self.digest_of = digest_of
@@ -196,7 +198,8 @@ class Readback:
         times = self._stored_times
         if len(times) - bisect.bisect_right(times, t) >= self.later_needed:
             return True
-        quiet_needed = max(QUIET_LOST_S, 2 * self.max_gap)
+        # Twice the longest gap seen, but never so long that the run gives up (--verify-timeout) first.
+        quiet_needed = max(QUIET_LOST_S, min(2 * self.max_gap, self.max_quiet_s))
         since = max(t, self.last_growth_at or t)
         if now - since < quiet_needed:
             return False

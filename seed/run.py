@@ -85,6 +85,7 @@ class Run:
             stages=self.stages,
             started_at=self.started_at,
             clock=clock,
+            max_quiet_s=s.verify_timeout / 3,  # a lost image is called (two looks) before the run gives up
         )
         self.owner_of: dict[str, int] = {}  # uuid -> the image whose upload it is (202 or adoption)
         self.latencies: list[float] = []  # ms of every 202 this run got

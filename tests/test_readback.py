@@ -426,3 +426,15 @@ def test_how_far_images_overtake_each_other_is_learnt():
     h.poll(START + 2)
     assert h.rb.max_overtaken == LATER_LISTED + 4
     assert h.rb.later_needed == 2 * (LATER_LISTED + 4) + OVERTAKE_MARGIN
+
+
+def test_the_quiet_needed_never_outlasts_the_verify_timeout():
+    h = many_accepted(3)
+    h.rb.max_quiet_s = 8.0
+    h.kanta.store("u1")
+    h.poll(START + 1)
+    h.kanta.store("u2")
+    h.poll(START + 31)  # a 30 s gap between growths: twice that would be a minute of waiting
+    assert h.rb.max_gap == 30.0
+    h.poll(START + 31 + 8)
+    assert h.kanta.image_calls == ["u0"]
