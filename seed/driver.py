@@ -24,9 +24,10 @@ from .cluster import MESSAGE
 from .ledger import Ledger
 from .options import Settings
 from .preflight import Plan, prepare
-from .run import Run, RunParams
+from .run import Run
 from .session import Session
 from .summary import Summary, markdown, render, write_json, write_text
+from .tally import RunParams, tally
 
 log = logging.getLogger("kanta_seed")
 POLL_S = 1.0  # at most one list a second: each costs Kanta's event loop ~50 ms at 165 images
@@ -216,9 +217,9 @@ def finish(session: Session, stop_note: str = "") -> Summary | None:
     )
     if session.coordinator is not None:
         session.coordinator.end()
-    summary = run.finish(
-        reason or ("stopped from the web UI" if stopped else ""), params, stopped=stopped, timed=timed
-    )
+    run.end()
+    summary = tally(run, params, reason or ("stopped from the web UI" if stopped else ""), stopped, timed)
+    run.close(summary)
     session.known_uuids.update(u for e in run.queue.entries for u in e.uuids)
     if s.summary_json:
         write_json(summary, s.summary_json)

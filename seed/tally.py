@@ -1,0 +1,216 @@
+"""A finished run, told: its figures as a typed ``Summary``, the checks and baseline gate, the verdict.
+
+Reads a ``Run`` (``run.py``) and nothing else; the driver calls it once, when the run has ended.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from dataclasses import dataclass
+
+from locust import __version__ as locust_version
+
+from . import __version__, checks, kanta
+from .figures import percentile, rate
+from .run import Run
+from .summary import Faces, Latency, Summary
+from .work import Result
+
+STEADY_MIN_S = 1.0  # a steady window shorter than this is noise: no steady rate
+STEADY_MIN_UPLOADS = 20
+
+
+@dataclass
+class RunParams:
+    """What Locust was asked for: for the summary, and for comparing with a baseline."""
+
+    users: int = 0
+    spawn_rate: float = 0.0
+    run_time: float | None = None
+
+
+def tally(run: Run, params: RunParams, reason: str, stopped: bool = False, timed: bool = False) -> Summary:
+    """The summary of an ended run, its checks and baseline applied, its exit code decided."""
+    summary = summarize(run, params, reason, stopped, timed)
+    summary.regressions = gate(run, summary)
+    summary.decide()
+    return summary
+
+
+def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bool) -> Summary:
+    s, q, plan = run.settings, run.queue, run.plan
+    entries = q.entries
+    accepted = [i for i, e in enumerate(entries) if e.state == "accepted"]
+    failed = [e for e in entries if e.state == "failed"]
+    lat = sorted(run.latencies)
+    firsts = sorted(run.first_accepts)
+    start = run.first_sent_at
+    upload_end = firsts[-1] if firsts else None
+    steady = steady_window(firsts, run.spawned_at, run.drained_at)
+    usage = run.usage
+    cpu_s = sum(cpu for cpu, _ in usage.values())
+    uploads_done = len(run.latencies)
+    faceless = [entries[i].member for i in accepted if (st := run.stages.stages.get(i)) and st.faceless]
+    with_faces = [i for i in accepted if (st := run.stages.stages.get(i)) and st.faces > 0]
+    looked = [i for i in accepted if run.readback.processed(i)]
+    verdict = run.copy_verdict
+    doubtful = [e.member for e in entries if e.doubted]
+    proof_possible = not verdict["unproven"]
+    summary = Summary(
+        event_code=s.event_code,
+        events=plan.event_codes,
+        host=s.host,
+        host_kind=kanta.host_kind(s.host),
+        data_set=plan.dataset.source,
+        images=q.total,
+        wait_for=s.wait_stage,
+        event=run.event_outcome,
+        skipped_members=len(plan.dataset.skipped),
+        skipped=[{"member": k.member, "reason": k.reason} for k in plan.dataset.skipped],
+        users=params.users,
+        users_started=run.peak_users,
+        spawn_rate=params.spawn_rate,
+        processes=max(1, len([o for o in usage if o != "master"])),
+        loops=s.loops,
+        uploaded=len(accepted),
+        failed=len(failed),
+        failed_images=[
+            {
+                "member": e.member,
+                "status": e.result.status if e.result else 0,
+                "error": failure_text(e.result),
+            }
+            for e in failed
+        ],
+        failures_by_reason=dict(Counter(failure_reason(e.result) for e in failed)),
+        not_attempted=sum(1 for e in entries if e.state in ("pending", "delayed") and not e.attempts),
+        in_doubt=sum(1 for e in entries if e.state in ("doubt", "claimed")),
+        attempts=sum(e.attempts for e in entries),
+        retries=q.retries,
+        fail_ratio=round(q.failed_attempts / max(1, sum(e.attempts for e in entries)), 4),
+        rate_per_s=round(rate(len(firsts), start, upload_end), 2),
+        upload_window_s=round(upload_end - start, 3)
+        if start is not None and upload_end is not None
+        else None,
+        steady_rate_per_s=round(steady[0], 2) if steady else None,
+        steady_window_s=round(steady[1], 3) if steady else None,
+        latency_ms=Latency(*(round(percentile(lat, p), 1) for p in (50, 90, 95, 99)), max=round(lat[-1], 1))
+        if lat
+        else None,
+        wall_s=round(max(0.0, (run.ended_at or run.clock()) - run.started_at), 3),
+        uploads_per_worker=dict(sorted(Counter(run.accepted_by.values()).items())),
+        stopped_early=stopped,
+        stop_reason=reason if stopped else "",
+        timed=timed,
+        resumed=sum(1 for e in entries if e.resumed),
+        present=sum(1 for e in entries if e.present),
+        verify=s.verify,
+        verified=sum(1 for i in accepted if run.readback.stored(i)),
+        processed=len(looked),
+        repaired=sum(e.repairs for e in entries),
+        resent=run.resent,
+        # Lost means "looked for and not there": only a read-back that ran its course can say so.
+        lost=[entries[i].member for i in accepted if s.verify and not run.readback.stored(i)]
+        if run.readback.polls and not stopped and not timed and not run.error
+        else [],
+        adopted=[e.member for e in entries if e.adopted],
+        removed=run.removed,
+        extra_copies=verdict["extra"],
+        missing=verdict["missing"],
+        unproven=verdict["unproven"],
+        possible_duplicates=doubtful if not proof_possible else [],
+        drain_s=None,
+        faces=Faces(
+            images_with_faces=len(with_faces),
+            images_without=len(faceless),
+            total=sum(run.stages.stages[i].faces for i in with_faces),
+            faceless=faceless,
+        ),
+        clusters=run.clusters,
+        foreign_images=len(verdict["foreign"]),
+        readback_polls=run.readback.polls,
+        unreadable_polls=run.readback.unreadable,
+        client_cpu_s=round(cpu_s, 3),
+        cpu_s_per_1000_uploads=round(cpu_s / uploads_done * 1000, 3) if uploads_done and cpu_s else None,
+        peak_rss_mb=round(max((rss for _, rss in usage.values()), default=0.0), 1),
+        cpu_s_by_process={owner: round(cpu, 3) for owner, (cpu, _) in sorted(usage.items())},
+        versions={"kanta-seed": __version__, "locust": locust_version, "python": platform.python_version()},
+    )
+    summary.error = run.error
+    summary.pipeline = run.stages.figures(start, run.held_back_s)
+    summary.drain_s = summary.pipeline.stored_s
+    summary.proof = proof_text(run, summary)
+    # An end that is not the plain one (a stall, a silent Kanta) is said; a stop is in the verdict.
+    summary.notes = [n for n in (run.client.blob_note, "" if stopped or reason == run.error else reason) if n]
+    return summary
+
+
+def proof_text(run: Run, summary: Summary) -> str:
+    if not run.settings.verify:
+        return "none: --wait-for accepted trusts each 202 (Kanta may still drop an upload after it)"
+    if summary.stopped_early or run.error:
+        return ""
+    if summary.unproven:
+        return (
+            f"not possible for {len(summary.unproven)} copies: their blobs could not be read"
+            " (pass --blob-host HOST[:PORT]); possible duplicates are named instead"
+        )
+    if run.readback.digests:
+        return f"by content: {len(run.readback.digests)} unnamed copies read and matched by sha256"
+    return "by uuid: every image's 202 named its copy, and no other copy of ours is in the event"
+
+
+def steady_window(
+    firsts: list[float], spawned: float | None, drained: float | None
+) -> tuple[float, float] | None:
+    """202s per second between the end of the ramp-up and the first time the queue ran dry."""
+    if spawned is None or drained is None or drained - spawned < STEADY_MIN_S:
+        return None
+    inside = sum(1 for t in firsts if spawned <= t <= drained)
+    if inside < STEADY_MIN_UPLOADS:
+        return None
+    return inside / (drained - spawned), drained - spawned
+
+
+def failure_reason(r: Result | None) -> str:
+    if r is None:
+        return "never answered"
+    if r.status == 0:
+        text = r.error.lower()
+        if "refused" in text:
+            return "connection refused"
+        if "timed out" in text or "timeout" in text:
+            return "timed out"
+        return "no answer"
+    return f"HTTP {r.status}"
+
+
+def failure_text(r: Result | None) -> str:
+    """One reason, said once: 'no answer: [Errno 111] Connection refused', '503 injected failure'."""
+    if r is None:
+        return "in doubt: its outcome could not be decided"
+    if r.status == 0:
+        detail = r.error.removeprefix("no answer: ").strip()
+        return f"no answer ({detail})" if detail else "no answer"
+    return f"{r.status} {r.error}".strip()
+
+
+def gate(run: Run, summary: Summary) -> list[str]:
+    """Breached checks and regressions against the baseline: each one a message, exit code 3."""
+    s = run.settings
+    figures = summary.to_dict()
+    problems = checks.evaluate_checks(figures, s.checks)
+    if s.baselines:
+        try:
+            baseline = checks.load_baselines(s.baselines)
+        except checks.BaselineError as e:
+            return [*problems, f"baseline: {e}"]
+        differences = checks.comparable(figures, baseline)
+        if differences and not s.force_compare:
+            return [
+                *problems,
+                "baseline not comparable (pass --force-compare to compare anyway): " + "; ".join(differences),
+            ]
+        problems += checks.compare(figures, baseline, s.max_regression)
+    return problems
