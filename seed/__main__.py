@@ -31,10 +31,12 @@ LOCUST_DEFAULTS = """
 Locust options as kanta-seed uses them:
   -H, --host URL        Kanta's base URL, with or without a path prefix such as /api/v1
                         (default: http://localhost:8000)
-  -u, --users N         concurrent uploads (the old script's --batch-size)
-  --stop-timeout S      seconds uploads in flight get to finish on a stop (default: 10)
-  --web-host HOST       where the web UI listens (default: 127.0.0.1; add --web-login
-                        before opening it wider)
+  -u, --users N         concurrent uploads (the old script's --batch-size; default: 1 headless)
+  -r, --spawn-rate R    users started per second (default: 1 headless)
+  --stop-timeout S      seconds uploads in flight get to finish on a stop (default: 10, not
+                        Locust's "terminate immediately")
+  --web-host HOST       where the web UI listens (default: 127.0.0.1, not Locust's '*'; add
+                        --web-login before opening it wider)
 
 exit codes: 0 every image where it should be, exactly once; 1 not every image (failed, lost,
 stopped, extra or missing copies); 2 bad input, nothing sent; 3 a check or the baseline failed

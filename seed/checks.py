@@ -228,6 +228,8 @@ def load_baselines(paths: str | Path | Iterable[str | Path]) -> dict[str, Any]:
     for path in paths:
         try:
             doc = json.loads(path.read_text())
+        except FileNotFoundError as e:
+            raise BaselineError(f"baseline {path} does not exist; check the path") from e
         except (OSError, ValueError) as e:
             raise BaselineError(f"baseline {path}: cannot read it as JSON ({e})") from e
         if not isinstance(doc, dict):

@@ -49,7 +49,7 @@ def http_session(session: Session, host: str, timeout_s: float) -> Any:
     )
 
 
-def prepare_plan(session: Session, settings: Settings) -> Any:
+def prepare_plan(session: Session, settings: Settings, reach: bool = True) -> Any:
     """The checks before a run, with Locust's own output paths and what this process already made."""
     options = session.environment.parsed_options
     outputs: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -60,7 +60,11 @@ def prepare_plan(session: Session, settings: Settings) -> Any:
     if getattr(options, "json_file", None):
         outputs["--json-file"] = (options.json_file, (".json",))
     return prepare(
-        settings, locust_outputs=outputs, known=frozenset(session.known_uuids), resume=session.runs == 0
+        settings,
+        reach=reach,
+        locust_outputs=outputs,
+        known=frozenset(session.known_uuids),
+        resume=session.runs == 0,
     )
 
 
@@ -72,8 +76,9 @@ def log_plan(plan: Plan) -> None:
         shown = "; ".join(f"{k.member}: {k.reason}" for k in ds.skipped[:3])
         skipped = f", {len(ds.skipped)} members skipped ({shown}{' ...' if len(ds.skipped) > 3 else ''})"
     log.info(
-        "kanta-seed: %d images (%.1f MB) from %s%s -> event %s at %s, until every image is %s",
-        len(ds.images), ds.total_bytes / 1e6, ds.source, skipped, plan.settings.event_code,
+        "kanta-seed: %d images (%.1f MB) from %s%s -> %s %s at %s, until every image is %s",
+        len(ds.images), ds.total_bytes / 1e6, ds.source, skipped,
+        "events" if len(plan.event_codes) > 1 else "event", ", ".join(plan.event_codes),
         plan.settings.host, STAGE_WORDS[plan.settings.wait_stage],
     )  # fmt: skip
 

@@ -86,6 +86,11 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         webui.attach(session, web_ui)
         warn_if_open(options)
     if options is not None and getattr(options, "standin", False):
+        if options.headless:  # bad input is said before a stand-in starts (one line, nothing started)
+            try:
+                driver.prepare_plan(session, Settings.from_options(options, environment.host), reach=False)
+            except (BadInput, ValueError) as e:
+                fail_bad_input(str(e))
         start_standin(session)
     if options is not None and options.headless:
         # Headless: every check now, before any user starts. (The web UI checks its form on start.)
@@ -165,7 +170,8 @@ def start_standin(session: Session) -> None:
     if env.parsed_options.host:
         log.warning("kanta-seed: --standin replaces the host %s", env.parsed_options.host)
     try:
-        standin = StandinProcess(shlex.split(getattr(env.parsed_options, "standin_faults", "") or ""))
+        faults = shlex.split(getattr(env.parsed_options, "standin_faults", "") or "")
+        standin = StandinProcess(faults, die_with_parent=True)
         url = standin.start()
     except (StandinError, ValueError) as e:
         fail_bad_input(str(e))
@@ -306,6 +312,8 @@ def on_quitting(environment: Any, **_: Any) -> None:
 @events.quit.add_listener
 def on_quit(exit_code: int, **_: Any) -> None:
     """After Locust's own final tables: the verdict is the last thing on the screen."""
+    # The process is about to exit with the run's code: a late Ctrl-C must not turn it into a signal death.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for session in SESSIONS:
         if session.coordinator is not None and session.environment.parsed_options.headless:
             driver.print_summary(session.run)
@@ -325,6 +333,9 @@ def on_signal(session: Session, name: str) -> None:
         session.stop_kind = "sigint"
         session.stopper = gevent.spawn(stop_gracefully, session)
     elif session.stop_signals == 2:
+        run = session.run
+        if run is not None and run.finished:
+            return  # the stop is done: the summary is on its way
         log.warning("kanta-seed: %s again: stopping now; what was in flight is recorded as maybe sent", name)
         stop_now(session)
     else:

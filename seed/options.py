@@ -103,8 +103,8 @@ class Settings:
     ledger: str = option(
         "--ledger",
         "",
-        "What was stored where, to resume after a crash (default: per user, under"
-        " ~/.cache/kanta-seed/ledgers/)",
+        "What was stored where, to resume after a crash (default: <host>--<event>.jsonl in"
+        " $XDG_CACHE_HOME/kanta-seed/ledgers/, else ~/.cache/kanta-seed/ledgers/, for this machine user)",
     )
     fresh: bool = option(
         "--fresh", False, "Ignore the ledger: upload every image again, even those an earlier run stored"
@@ -131,7 +131,9 @@ class Settings:
         "--loops", 1, "Upload the data set this many times (a longer benchmark); to one event", type=int
     )
     fresh_event: bool = option(
-        "--fresh-event", False, "With --loops: each pass to a new event of its own (<code>-<run>-<pass>)"
+        "--fresh-event",
+        False,
+        "With --loops: each pass to a new event of its own (<code>-<run tag>-<pass>; the tag is new per run)",
     )
     check_min_rate: float | None = option(
         "--check-min-rate", None, "Fail (exit 3) below this many uploads/s (steady)", type=float
@@ -143,7 +145,10 @@ class Settings:
         "--check-p95-ms", None, "Fail (exit 3) when the p95 upload latency is above this", type=float
     )
     check_fail_ratio: float | None = option(
-        "--check-fail-ratio", None, "Fail (exit 3) when this share of attempts failed, e.g. 0.01", type=float
+        "--check-fail-ratio",
+        None,
+        "Fail (exit 3) when more than this share of attempts failed, e.g. 0.01",
+        type=float,
     )
     check_drain_s: float | None = option(
         "--check-drain-s",

@@ -88,6 +88,9 @@ def line(snap: dict[str, Any], retry_for: float) -> str:
         eta = "?" if snap["eta_s"] is None else f"{snap['eta_s']:.0f} s"
         held = ", held back by --max-backlog" if snap.get("held_back") else ""
         tail = f"{snap['rate_per_s']:.1f} uploads/s, ETA {eta}{held}"
+        waiting = snap["accepted"] - snap["stored"]
+        if snap["end_stage"] != "accepted" and waiting and not snap["in_flight"] and snap["rate_per_s"]:
+            tail += f"; waiting for Kanta to list {waiting} (a lost one is looked up, then sent again)"
     return f"kanta-seed: {stages} of {snap['total']}, {snap['failed']} failed{extra}; {tail}"
 
 

@@ -132,7 +132,10 @@ class Readback:
         self._adopt(seen_now, owner, obs)
         unlisted = self._unlisted()
         if grew:
-            if self.last_growth_at is not None and self.unlisted_at_growth:
+            # The pipeline's own pace, measured while uploads still go on: afterwards the unlisted may
+            # be only lost ones, and a gap waiting on them would grow the wait for them.
+            sending = self.queue.waiting or self.queue.count("claimed")
+            if self.last_growth_at is not None and self.unlisted_at_growth and sending:
                 self.max_gap = max(self.max_gap, now - self.last_growth_at)
             self.last_growth_at, self.unlisted_at_growth = now, len(unlisted)
             obs.changed = True

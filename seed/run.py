@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid as uuidlib
+from collections import deque
 from collections.abc import Callable
 
 from .client import GARBLED, KantaClient
@@ -30,6 +31,8 @@ DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(th
 GARBLED_AFTER_S = 15.0  # ... and on one that answers with what is not its list after this long
 CLUSTER_POLL_S = 5.0
 BACKLOG_FLOOR = 10  # the adaptive backlog bound never goes below this
+BACKLOG_MEMORY_S = 120.0  # how far back the backlog at a loss is looked up (Kanta's pool waits 30 s)
+POLL_GRACE_S = 2.0
 
 log = logging.getLogger("kanta_seed")
 
@@ -82,6 +85,7 @@ class Run:
         self._unlisted_at_poll = 0  # accepted, not yet listed, at the last poll ...
         self._accepted_since_poll = 0  # ... plus what was accepted since: the backlog now, in O(1)
         self.resent = 0  # images in doubt sent again because the event did not hold them
+        self._backlogs: deque[tuple[float, int]] = deque()  # (poll time, accepted but unlisted)
         self.lost_ever: list[int] = []
         self.removed = 0
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
@@ -222,6 +226,7 @@ class Run:
                 i, uid, self.readback.listed[uid].faces, self.readback.last_look or now, now
             )
             self._write("adopt", i, uuid=uid)
+        lost_since = min((q.entries[i].accepted_at or now for i, _ in obs.lost), default=now)
         for i, uid in obs.lost:
             self._write("lost", i, uuid=uid)
             self.lost_ever.append(i)
@@ -235,23 +240,33 @@ class Run:
             else:
                 q.resend(i)
                 self.resent += 1
-        self.after_poll(len(obs.lost))
+        self.after_poll(len(obs.lost), lost_since)
         self._hold(self._held_since is not None)  # keeps the held-back clock honest between grants
         return obs
 
-    def after_poll(self, lost: int) -> None:
-        """After a poll: the backlog as it saw it, and the bound adapted to what Kanta dropped."""
+    def after_poll(self, lost: int, lost_since: float | None = None) -> None:
+        """After a poll: the backlog as it saw it, and the bound adapted to what Kanta dropped.
+
+        Only a loss while the backlog ran high halves the bound (a pipeline that could not drain drops
+        what waits too long); an image lost at a low backlog is a fault of another kind: repaired only.
+        """
+        now = self.clock()
         self._unlisted_at_poll, self._accepted_since_poll = len(self.readback._unlisted()), 0
+        self._backlogs.append((now, self._unlisted_at_poll))
+        while self._backlogs and self._backlogs[0][0] < now - BACKLOG_MEMORY_S:
+            self._backlogs.popleft()
         s = self.settings
         if s.max_backlog <= 0:
             return
-        if lost:
+        since = lost_since if lost_since is not None else now
+        high = max((n for t, n in self._backlogs if t >= since - POLL_GRACE_S), default=0)
+        if lost and high >= self.backlog_limit / 2:
             limit = max(BACKLOG_FLOOR, self.backlog_limit // 2)
             if limit < self.backlog_limit:
                 log.warning(
-                    "kanta-seed: Kanta dropped %d accepted uploads (its pipeline could not drain them):"
-                    " holding the backlog to %d images, from %d",
-                    lost, limit, self.backlog_limit,
+                    "kanta-seed: Kanta lost %d accepted upload(s) while %d waited in its pipeline: holding"
+                    " the backlog to %d images (was %d); a pipeline that cannot drain drops what waits",
+                    lost, high, limit, self.backlog_limit,
                 )  # fmt: skip
             self.backlog_limit = limit
         elif self.backlog_limit < s.max_backlog:

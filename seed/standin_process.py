@@ -8,6 +8,8 @@ starts ``python -m seed.standin`` and reads its ready line (``listening on http:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -42,7 +44,11 @@ class StandinProcess:
     """
 
     def __init__(
-        self, extra_args: list[str] | None = None, workdir: Path | None = None, port: int = 0
+        self,
+        extra_args: list[str] | None = None,
+        workdir: Path | None = None,
+        port: int = 0,
+        die_with_parent: bool = False,
     ) -> None:
         self.extra_args = list(extra_args or [])
         self._own_workdir = workdir is None
@@ -52,6 +58,7 @@ class StandinProcess:
         self.blobs = self.workdir / "blobs"
         self.log_path = self.workdir / "standin.log"
         self.port = port
+        self.die_with_parent = die_with_parent  # --standin: a kill -9 of kanta-seed takes its server too
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -74,9 +81,12 @@ class StandinProcess:
         cmd += ["--blobs", str(self.blobs), *self.extra_args]
         # stderr to a file: a pipe nobody reads would block the stand-in once it fills up.
         with self.log_path.open("a") as log:
+            # A session of its own: a Ctrl-C in the terminal reaches kanta-seed, which stops it after
+            # the uploads in flight; not the stand-in first.
             self.proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True
-            )
+                cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True,
+                preexec_fn=die_with_parent if self.die_with_parent else None,
+            )  # fmt: skip
         line = self._ready_line(timeout_s)
         match = READY_LINE.search(line)
         if match:
@@ -137,6 +147,12 @@ class StandinProcess:
             self.proc.stdout.close()
         if remove and self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError):  # not Linux: it outlives a killed kanta-seed, as any child would
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _sleep(seconds: float) -> None:

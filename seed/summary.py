@@ -139,6 +139,7 @@ class Summary:
     cpu_s_by_process: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ledger: str = ""  # where the run recorded what it stored ("" : nowhere, e.g. a --standin run)
     error: str = ""  # kanta-seed itself failed (a bug): the run cannot vouch for anything
     regressions: list[str] = field(default_factory=list)
 
@@ -168,9 +169,13 @@ class Summary:
     def rows(self) -> list[tuple[str, str]]:
         """The summary as labelled lines, most important first."""
         out: list[tuple[str, str]] = [("result", self.verdict_text())]
-        out.append(("event", f"{self.event_code} at {self.host} ({self.event or 'not made sure of'})"))
-        if len(self.events) > 1:
-            out.append(("events", f"{len(self.events)}: " + ", ".join(self.events)))
+        if self.events != [self.event_code]:  # --fresh-event: the pass events are the ones seeded
+            named = (
+                ", ".join(self.events) if len(self.events) <= 3 else f"{self.events[0]} .. {self.events[-1]}"
+            )
+            out.append(("event", f"{named} at {self.host} ({self.event or 'not made sure of'})"))
+        else:
+            out.append(("event", f"{self.event_code} at {self.host} ({self.event or 'not made sure of'})"))
         skipped = f", {self.skipped_members} members skipped" if self.skipped_members else ""
         count = (
             f"{self.images // self.loops} images x {self.loops} passes"
@@ -226,13 +231,18 @@ class Summary:
 
     def verdict_text(self) -> str:
         word = self.result.upper() if self.exit_code else self.result
+        again = (
+            "rerun the same command to resume"
+            if self.ledger
+            else "no ledger was kept (a --standin server dies with its run), so a rerun starts over"
+        )
         why = {
             EXIT_OK: "every image is where it should be, exactly once",
-            EXIT_NOT_ALL: "not every image made it (see below); rerun the same command to resume",
+            EXIT_NOT_ALL: f"not every image made it (see below); {again}",
             EXIT_REGRESSION: "every image made it, but a check or the baseline failed",
         }[self.exit_code]
         if self.stopped_early and not self.timed:
-            why = f"{self.stop_reason or 'stopped'}; rerun the same command to resume"
+            why = f"{self.stop_reason or 'stopped'}; {again}"
         return f"{word} (exit {self.exit_code}): {why}"
 
     def uploaded_text(self) -> str:
@@ -271,6 +281,11 @@ class Summary:
 
     def faces_text(self) -> str:
         f = self.faces
+        if self.wait_for != "faces":  # not waited for: what the last look saw, not a verdict
+            return (
+                f"{f.images_with_faces} of {self.images} images had faces at the last look ({f.total} faces);"
+                " faces were not waited for (--wait-for faces does)"
+            )
         seen = f.images_with_faces + f.images_without
         text = f"{f.images_with_faces}/{seen} images with faces ({f.total} faces)"
         if f.faceless:

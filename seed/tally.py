@@ -135,6 +135,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         cpu_s_per_1000_uploads=round(cpu_s / uploads_done * 1000, 3) if uploads_done and cpu_s else None,
         peak_rss_mb=round(max((rss for _, rss in usage.values()), default=0.0), 1),
         cpu_s_by_process={owner: round(cpu, 3) for owner, (cpu, _) in sorted(usage.items())},
+        ledger=str(plan.ledger_path or ""),
         versions={"kanta-seed": __version__, "locust": locust_version, "python": platform.python_version()},
     )
     summary.error = run.error

@@ -111,8 +111,9 @@ class Harness:
         return obs
 
 
-def many_accepted(n: int, step: float = 0.01) -> Harness:
-    h = Harness(n)
+def many_accepted(n: int, step: float = 0.01, still_to_send: int = 0) -> Harness:
+    """n images accepted, 1/100 s apart; still_to_send more that wait to be sent (uploads go on)."""
+    h = Harness(n + still_to_send)
     for i in range(n):
         h.accept(i, at=START + i * step)
     return h
@@ -189,7 +190,7 @@ def test_a_200_from_the_image_itself_marks_it_stored_not_lost():
 
 
 def test_the_quiet_needed_grows_with_the_longest_gap_between_growths():
-    h = many_accepted(4)
+    h = many_accepted(4, still_to_send=1)  # the gaps are measured while uploads still go on
     for t, uid in ((4, "u0"), (8, "u1"), (12, "u2")):  # a slow pipeline: one image every 4 s
         h.kanta.store(uid)
         h.poll(START + t)
@@ -429,7 +430,7 @@ def test_how_far_images_overtake_each_other_is_learnt():
 
 
 def test_the_quiet_needed_never_outlasts_the_verify_timeout():
-    h = many_accepted(3)
+    h = many_accepted(3, still_to_send=1)
     h.rb.max_quiet_s = 8.0
     h.kanta.store("u1")
     h.poll(START + 1)
@@ -438,3 +439,13 @@ def test_the_quiet_needed_never_outlasts_the_verify_timeout():
     assert h.rb.max_gap == 30.0
     h.poll(START + 31 + 8)
     assert h.kanta.image_calls == ["u0"]
+
+
+def test_gaps_after_the_uploads_are_done_do_not_grow_the_quiet_needed():
+    """Then the unlisted may be only lost images: waiting on them must not lengthen the wait for them."""
+    h = many_accepted(3)
+    h.kanta.store("u1")
+    h.poll(START + 1)
+    h.kanta.store("u2")
+    h.poll(START + 31)
+    assert h.rb.max_gap == 0.0
