@@ -203,7 +203,15 @@ def look_at_events(plan: Plan, client: KantaClient, known: frozenset[str]) -> Pl
     for code in plan.event_codes:
         listing = client.list_event(code)
         if listing is None:
-            raise BadInput(f"cannot read the images of event {code} at {s.host} (GET /pics); is it Kanta?")
+            problem = client.list_problem or "unreadable"
+            hint = (
+                "is Kanta up, or busy draining a backlog? try again once it answers"
+                if problem.startswith("no answer")
+                else "is it Kanta?"
+            )
+            raise BadInput(
+                f"cannot read the images of event {code} at {s.host} (GET /pics: {problem}); {hint}"
+            )
         if plan.resuming:
             pre_existing[code] = frozenset(memory.pre_existing.get(code, set()))
             continue
@@ -269,4 +277,7 @@ def prepare(
         return plan
     client = KantaClient(settings.host, transport, settings.blob_host, timeout_s=HEALTH_TIMEOUT_S)
     check_reachable(client)
+    # Listing waits for a DB connection: a Kanta still draining an earlier run's backlog (the rerun
+    # that resumes a stopped run) answers it slowly, though its health answers at once.
+    client.timeout_s = max(HEALTH_TIMEOUT_S, settings.request_timeout)
     return look_at_events(plan, client, known)

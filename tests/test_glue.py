@@ -20,8 +20,10 @@ from seed import (
     progress,
 )
 from seed.__main__ import options_help
+from seed.client import Answer
+from seed.dataset import grayscale_png
 from seed.options import Settings, env_name, option_fields
-from seed.preflight import prepare
+from seed.preflight import BadInput, prepare
 from seed.run import Run
 from seed.summary import Latency, Summary, markdown, render
 from seed.users import KantaUploader
@@ -102,6 +104,30 @@ def test_the_summary_tells_the_truth_when_nothing_worked():
     assert "no answer no answer" not in text
     assert sum(1 for ln in text.splitlines() if "FAILED" in ln) == 1  # one line, names shortened
     assert "| result | INCOMPLETE (exit 1)" in markdown(s)
+
+
+@pytest.mark.parametrize(
+    ("pics", "words"),
+    [
+        (Answer(0, error="timed out"), "(GET /pics: no answer (timed out)); is Kanta up, or busy"),
+        (Answer(200, b"<html>"), "(GET /pics: a list that is not Kanta's"),
+        (Answer(403, b"no"), "(GET /pics: HTTP 403); is it Kanta?"),
+    ],
+)
+def test_an_event_that_cannot_be_read_before_the_run_says_why(tmp_path, pics, words):
+    waited: dict[str, float] = {}
+
+    def transport(method: str, url: str, name: str, timeout_s: float) -> Answer:
+        waited["pics" if "/pics" in url else "health"] = timeout_s
+        return pics if "/pics" in url else Answer(200, b'{"status":"ok"}')
+
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "a.png").write_bytes(grayscale_png(8, 8, lambda x, y: x * y))
+    settings = Settings(host="http://127.0.0.1:9", images=str(tmp_path / "set"), ledger=str(tmp_path / "l"))
+    with pytest.raises(BadInput, match=re.escape(words)):
+        prepare(settings, project_dir=tmp_path, transport=transport)
+    # health is asked briefly; a list may wait on Kanta's DB pool, as an upload may
+    assert waited == {"health": 5.0, "pics": settings.request_timeout}
 
 
 # --- progress, on a Run fed by hand --------------------------------------------------------------------
