@@ -73,8 +73,9 @@ def log_plan(plan: Plan) -> None:
     ds = plan.dataset
     skipped = ""
     if ds.skipped:
-        shown = "; ".join(f"{k.member}: {k.reason}" for k in ds.skipped[:3])
-        skipped = f", {len(ds.skipped)} members skipped ({shown}{' ...' if len(ds.skipped) > 3 else ''})"
+        n = len(ds.skipped)
+        shown = "; ".join(f"{k.member}: {k.reason}" for k in ds.skipped[:3]) + (" ..." if n > 3 else "")
+        skipped = f", {n} member{'s' if n != 1 else ''} skipped ({shown})"
     log.info(
         "kanta-seed: %d images (%.1f MB) from %s%s -> %s %s at %s, until every image is %s",
         len(ds.images), ds.total_bytes / 1e6, ds.source, skipped,

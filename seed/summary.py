@@ -176,7 +176,8 @@ class Summary:
             out.append(("event", f"{named} at {self.host} ({self.event or 'not made sure of'})"))
         else:
             out.append(("event", f"{self.event_code} at {self.host} ({self.event or 'not made sure of'})"))
-        skipped = f", {self.skipped_members} members skipped" if self.skipped_members else ""
+        n = self.skipped_members
+        skipped = f", {n} member{'s' if n != 1 else ''} skipped" if n else ""
         count = (
             f"{self.images // self.loops} images x {self.loops} passes"
             if self.loops > 1

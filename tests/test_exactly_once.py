@@ -115,6 +115,13 @@ def test_a_backlog_that_drops_ends_with_every_image_stored_exactly_three_times(
 
 
 # --- interrupted, then the same command ---------------------------------------------------------------
+def wait_until_stored(standin, code: str, timeout_s: float = 30.0) -> None:
+    """Until the run is in its upload phase: the event exists and holds an image."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not (code in standin.events() and standin.images(code)):
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_interrupted_then_the_same_command_stores_exactly_165(standin_factory, yale_zip, tmp_path, sig):
     standin = standin_factory("--latency-ms", "30")
@@ -126,9 +133,7 @@ def test_interrupted_then_the_same_command_stores_exactly_165(standin_factory, y
         args = ["-u", "5", "-r", "5", "-H", standin.url, "--images", str(yale_zip), "--event-code", code]
         proc = spawn_locust(str(LOCUSTFILE), "--headless", "--only-summary", *args, cwd=cwd)
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not (code in standin.events() and standin.images(code)):
-                time.sleep(0.02)
+            wait_until_stored(standin, code)
             time.sleep(rng.random() * 1.5)  # somewhere in the upload phase
             os.killpg(proc.pid, getattr(signal, sig)) if sig == "SIGKILL" else proc.send_signal(
                 getattr(signal, sig)
@@ -151,7 +156,7 @@ def test_a_second_sigint_stops_at_once_cleanly(standin_factory, yale_zip, tmp_pa
     standin = standin_factory("--latency-ms", "400")
     args = ["-u", "5", "-r", "5", "-H", standin.url, "--images", str(yale_zip), "--stop-timeout", "30"]
     proc = spawn_locust(str(LOCUSTFILE), "--headless", "--only-summary", *args, cwd=tmp_path)
-    time.sleep(2.0)
+    wait_until_stored(standin, CODE)  # not a fixed sleep: on a loaded machine the imports alone take seconds
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     t0 = time.monotonic()
