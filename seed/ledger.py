@@ -8,7 +8,8 @@ It lets the same command resume after a crash (even SIGKILL) without uploading t
   moved or deleted, by this run or by any resume of it.
 
 Each line is one fact: {"kind": ..., "member": ..., ...}:
-  begin    a run starts: run id, run tag, events, loops; the first of a chain carries pre_existing
+  begin    a run starts: run id, run tag, data set key, events, loops; the first of a chain carries
+           pre_existing
   claim    members handed to an owner (a batch)
   result   an attempt's outcome: ok, uuid, status
   release  members handed back: maybe_sent says whether they may have reached the server
@@ -52,6 +53,7 @@ class Memory:
     runs: int = 0  # begins in this chain
     pre_existing: dict[str, set[str]] = field(default_factory=dict)  # event -> uuids held before seeding
     run_tag: str = ""  # the first run's tag: the names of its --fresh-event pass events
+    data_set: str = ""  # the first run's data set key (Plan.data_set_key): what a resume must match
     uuids: dict[str, str] = field(default_factory=dict)  # member -> the uuid that counts
     in_flight: set[str] = field(default_factory=set)  # claimed (or released maybe sent), no outcome
     known_uuids: set[str] = field(default_factory=set)  # every uuid this chain was handed or adopted
@@ -88,6 +90,7 @@ def fold(mem: Memory, kind: str, rec: dict[str, Any]) -> None:
         if mem.runs == 0:
             mem.pre_existing = {code: set(uids) for code, uids in (rec.get("pre_existing") or {}).items()}
             mem.run_tag = str(rec.get("tag", ""))
+            mem.data_set = str(rec.get("data_set", ""))
         mem.runs += 1
         mem.complete = False
     elif kind == "claim":

@@ -8,6 +8,7 @@ things are wrong at once, it names them all.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections import Counter, defaultdict
@@ -49,6 +50,15 @@ class Plan:
     @property
     def resuming(self) -> bool:
         return not self.memory.empty
+
+    @property
+    def data_set_key(self) -> str:
+        """What a ledger chain is of: the members, their content and the passes. Only a run of the same
+        resumes it; another data set in the same event is no resume of it."""
+        key = hashlib.sha256(f"loops {self.settings.loops}\n".encode())
+        for img in self.dataset.images:
+            key.update(f"{img.member}\t{img.sha256}\n".encode())
+        return key.hexdigest()[:16]
 
     def digest(self, index: int) -> str:
         return self.dataset.images[index % len(self.dataset.images)].sha256
@@ -271,6 +281,11 @@ def prepare(
         raise BadInput(found)
     memory = ledgers.read(path) if path is not None and resume and not settings.fresh else ledgers.Memory()
     plan = Plan(settings, dataset, encode(dataset, settings.event_code), path, memory)
+    if memory.data_set and memory.data_set != plan.data_set_key:
+        # The ledger remembers another data set (or --loops) in this event: no resume. A new chain
+        # starts, and what the ledger recorded is the event's own, checked like any image already there.
+        memory = ledgers.Memory()
+        plan = replace(plan, memory=memory)
     # A resumed --fresh-event run goes on in its own pass events; a new one gets new ones.
     plan = plan.for_tag(memory.run_tag or uuid.uuid4().hex[:RUN_TAG_LEN])
     if not reach:

@@ -103,8 +103,8 @@ class Run:
             fresh = not plan.resuming
             pre = {code: sorted(uids) for code, uids in plan.pre_existing.items()} if fresh else {}
             self.ledger.write(
-                "begin", run=self.run_id, tag=plan.run_tag, events=plan.event_codes,
-                loops=self.settings.loops, fresh=fresh, pre_existing=pre,
+                "begin", run=self.run_id, tag=plan.run_tag, data_set=plan.data_set_key,
+                events=plan.event_codes, loops=self.settings.loops, fresh=fresh, pre_existing=pre,
             )  # fmt: skip
         index = {plan.member(u.index): u.index for u in plan.uploads}
         for member, uid in plan.memory.uuids.items():

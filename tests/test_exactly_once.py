@@ -10,7 +10,9 @@ import os
 import random
 import signal
 import time
+import zipfile
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -260,6 +262,31 @@ def test_a_rerun_after_a_complete_run_uploads_nothing(standin_factory, yale_zip,
     assert second.returncode == 0, second.output[-3000:]
     assert "nothing to upload" in second.output and "--fresh" in second.output
     assert s["resumed"] == 165 and s["verified"] == 165 and s["attempts"] == 0
+    assert stored_contents(standin, CODE) == times(1)
+
+
+def test_another_data_set_in_a_seeded_event_is_no_resume_and_touches_nothing(
+    standin_factory, yale_zip, tmp_path
+):
+    """The ledger of the first run is not a licence for the second: its images are the event's own."""
+    standin = standin_factory(*FAST)
+    first, _ = seed(standin, yale_zip, tmp_path)
+    assert first.returncode == 0, first.output[-3000:]
+    subset = tmp_path / "subject01"  # the same bytes under other member names: another data set
+    subset.mkdir()
+    with zipfile.ZipFile(yale_zip) as zf:
+        for name in zf.namelist():
+            if "/subject01/" in name and name.endswith(".png"):
+                (subset / Path(name).name).write_bytes(zf.read(name))
+    refused, _ = seed(standin, subset, tmp_path)
+    assert refused.returncode == 2, refused.output[-3000:]
+    assert "already holds 165 images (11 match the data set by content)" in refused.output
+    topped, s = seed(standin, subset, tmp_path, "--top-up")
+    assert topped.returncode == 0, topped.output[-3000:]
+    assert s["present"] == 11 and s["attempts"] == 0 and s["removed"] == 0
+    assert stored_contents(standin, CODE) == times(1)  # nothing uploaded, nothing deleted
+    again, s = seed(standin, yale_zip, tmp_path, "--top-up")  # and back to the whole set
+    assert again.returncode == 0 and s["attempts"] == 0, again.output[-3000:]
     assert stored_contents(standin, CODE) == times(1)
 
 
