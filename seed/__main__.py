@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in args or "--help" in args:
         print(options_help())
         print("Locust's own options follow.\n")
+    if "-V" in args or "--version" in args:
+        from . import __version__
+
+        print(f"kanta-seed {__version__}")  # Locust's own version line follows
     if not any(a in ("-f", "--locustfile") or a.startswith("--locustfile=") for a in args):
         args = ["-f", str(LOCUSTFILE), *args]
     sys.argv = ["kanta-seed", *args]

@@ -193,6 +193,18 @@ def comparable(run: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]
     return _differences(run, baseline, "run", "baseline")
 
 
+def comparable_at_start(planned: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
+    """As ``comparable``, for what is known before the first upload: the keys ``planned`` has (the rest,
+    such as the processes of a cluster, is compared at the end)."""
+    mine, theirs = identity(planned), identity(baseline)
+    known = {"data set": "data_set", "images": "images", "users": "users", "host kind": "host"}
+    return [
+        f"{key}: run {mine[key]!r}, baseline {theirs[key]!r}"
+        for key, field in known.items()
+        if field in planned and mine[key] != theirs[key]
+    ]
+
+
 # --- baselines ---------------------------------------------------------------------------------------
 def _average(docs: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Numbers averaged over the documents that have them; nested dicts likewise; anything else from the

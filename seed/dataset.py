@@ -142,7 +142,7 @@ Entry = tuple[str, int, Callable[[], bytes]]  # member path, declared size, read
 def load(path: Path) -> Dataset:
     """Load every image below a zip or a folder, in member-path order."""
     if not path.exists():
-        raise DatasetError(f"data set {path} does not exist; put yale_png.zip in data/ or pass --images PATH")
+        raise DatasetError(f"data set {path} does not exist; check the --images path")
     try:
         if path.is_dir():
             entries: list[Entry] = [

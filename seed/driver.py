@@ -23,7 +23,7 @@ from .client import KantaClient, locust_transport
 from .cluster import MESSAGE
 from .ledger import Ledger
 from .options import Settings
-from .preflight import Plan, prepare
+from .preflight import BadInput, Plan, prepare
 from .run import Run
 from .session import Session
 from .summary import Summary, markdown, render, write_json, write_text
@@ -52,6 +52,9 @@ def http_session(session: Session, host: str, timeout_s: float) -> Any:
 def prepare_plan(session: Session, settings: Settings, reach: bool = True) -> Any:
     """The checks before a run, with Locust's own output paths and what this process already made."""
     options = session.environment.parsed_options
+    headless = bool(getattr(options, "headless", False))
+    if headless and getattr(options, "num_users", None) == 0:
+        raise BadInput("-u 0: no user would upload anything; pass -u N (1 or more), e.g. -u 5")
     outputs: dict[str, tuple[str, tuple[str, ...]]] = {}
     if getattr(options, "csv_prefix", None):
         outputs["--csv"] = (options.csv_prefix, ("_stats.csv", "_failures.csv"))
@@ -65,6 +68,7 @@ def prepare_plan(session: Session, settings: Settings, reach: bool = True) -> An
         locust_outputs=outputs,
         known=frozenset(session.known_uuids),
         resume=session.runs == 0,
+        users=options.num_users if headless else None,
     )
 
 

@@ -142,6 +142,26 @@ def check_baselines(settings: Settings) -> None:
             raise BadInput(f"--baseline: {e}") from e
 
 
+def check_baseline_fits(plan: Plan, users: int | None) -> None:
+    """A baseline of another data set, size, -u or kind of host is refused before the run, not after it."""
+    s = plan.settings
+    if not s.baselines or s.force_compare:
+        return
+    planned: dict[str, object] = {
+        "data_set": plan.dataset.source,
+        "images": len(plan.uploads),
+        "host": s.host,
+    }
+    if users is not None:
+        planned["users"] = users
+    differences = checks.comparable_at_start(planned, checks.load_baselines(s.baselines))
+    if differences:
+        raise BadInput(
+            f"--baseline measured something else ({'; '.join(differences)}); run as the baseline was run,"
+            " make a new baseline, or pass --force-compare to compare anyway"
+        )
+
+
 def resolve_data_path(settings: Settings, project_dir: Path) -> Path | None:
     """The data set to load: --images, else data/yale_png.zip (here or beside the project), else None."""
     if settings.images:
@@ -168,7 +188,11 @@ def load_dataset(settings: Settings, project_dir: Path) -> Dataset:
     if settings.strict and dataset.skipped:
         named = "; ".join(f"{k.member}: {k.reason}" for k in dataset.skipped[:5])
         more = f" and {len(dataset.skipped) - 5} more" if len(dataset.skipped) > 5 else ""
-        raise BadInput(f"--strict: {len(dataset.skipped)} members of {path} are skipped ({named}{more})")
+        n = len(dataset.skipped)
+        raise BadInput(
+            f"--strict: {n} member{'s' if n != 1 else ''} of {path} would be skipped ({named}{more});"
+            " remove them from the data set, or run without --strict to skip them"
+        )
     return dataset
 
 
@@ -267,10 +291,12 @@ def prepare(
     locust_outputs: dict[str, tuple[str, tuple[str, ...]]] | None = None,
     known: frozenset[str] = frozenset(),
     resume: bool = True,
+    users: int | None = None,
 ) -> Plan:
     """Validate everything, load and encode the data set, look at the events; raises BadInput.
 
     resume: read the ledger (only the first run of a process resumes; later web UI runs repeat).
+    users: Locust's -u when it is known before the run (headless), to hold against a baseline.
     """
     check_settings(settings)
     check_outputs(settings, locust_outputs or {})
@@ -281,6 +307,7 @@ def prepare(
         raise BadInput(found)
     memory = ledgers.read(path) if path is not None and resume and not settings.fresh else ledgers.Memory()
     plan = Plan(settings, dataset, encode(dataset, settings.event_code), path, memory)
+    check_baseline_fits(plan, users)
     if memory.data_set and memory.data_set != plan.data_set_key:
         # The ledger remembers another data set (or --loops) in this event: no resume. A new chain
         # starts, and what the ledger recorded is the event's own, checked like any image already there.

@@ -90,7 +90,7 @@ def line(snap: dict[str, Any], retry_for: float) -> str:
         tail = f"{snap['rate_per_s']:.1f} uploads/s, ETA {eta}{held}"
         waiting = snap["accepted"] - snap["stored"]
         if snap["end_stage"] != "accepted" and waiting and not snap["in_flight"] and snap["rate_per_s"]:
-            tail += f"; waiting for Kanta to list {waiting} (a lost one is looked up, then sent again)"
+            tail += f"; {waiting} accepted, not listed by Kanta yet (its pipeline is behind)"
     return f"kanta-seed: {stages} of {snap['total']}, {snap['failed']} failed{extra}; {tail}"
 
 

@@ -130,6 +130,7 @@ class Summary:
     faces: Faces = field(default_factory=Faces)
     clusters: Clusters | None = None
     foreign_images: int = 0
+    held_before: int = 0  # images the event(s) held before the run that are no copy of the data set
     readback_polls: int = 0
     unreadable_polls: int = 0
     # the client
@@ -142,6 +143,7 @@ class Summary:
     ledger: str = ""  # where the run recorded what it stored ("" : nowhere, e.g. a --standin run)
     error: str = ""  # kanta-seed itself failed (a bug): the run cannot vouch for anything
     regressions: list[str] = field(default_factory=list)
+    baseline: str = ""  # --baseline: what it was compared with, and the outcome
 
     # --- the verdict --------------------------------------------------------------------------------
     def complete(self) -> bool:
@@ -152,10 +154,12 @@ class Summary:
             return self.failed == 0 and not self.lost
         if self.stopped_early:
             return False
+        return self.done() == self.images and self.failed == 0
+
+    def done(self) -> int:
+        """Images at the run's end stage (--wait-for)."""
         done = self.uploaded if self.wait_for == "accepted" else self.verified
-        if self.wait_for == "faces":
-            done = min(done, self.processed)
-        return done == self.images and self.failed == 0
+        return min(done, self.processed) if self.wait_for == "faces" else done
 
     def decide(self) -> None:
         """Set exit_code and result from the figures (and the regressions found)."""
@@ -226,8 +230,11 @@ class Summary:
             out.append(("ERROR", self.error))
         for note in self.notes:
             out.append(("note", note))
-        for message in self.regressions:
-            out.append(("REGRESSION", message))
+        if self.baseline:
+            out.append(("baseline", self.baseline))
+        for message in self.regressions:  # each one exits 3: a breached check, a regression, a baseline
+            label = "CHECK FAILED" if message.startswith("check-") else "REGRESSION"
+            out.append((label if not message.startswith("baseline") else "BASELINE", message))
         return out
 
     def verdict_text(self) -> str:
@@ -238,13 +245,26 @@ class Summary:
             else "no ledger was kept (a --standin server dies with its run), so a rerun starts over"
         )
         why = {
-            EXIT_OK: "every image is where it should be, exactly once",
+            EXIT_OK: self.pass_text(),
             EXIT_NOT_ALL: f"not every image made it (see below); {again}",
             EXIT_REGRESSION: "every image made it, but a check or the baseline failed",
         }[self.exit_code]
         if self.stopped_early and not self.timed:
             why = f"{self.stop_reason or 'stopped'}; {again}"
+        elif self.held_before and self.exit_code != EXIT_NOT_ALL:
+            why += f"; the event also holds {self.held_before} images from before the run, untouched"
         return f"{word} (exit {self.exit_code}): {why}"
+
+    def pass_text(self) -> str:
+        """What a pass means for this run: no more than it checked."""
+        if self.timed:
+            stage = {"accepted": "accepted", "stored": "stored"}.get(self.wait_for, "processed")
+            return f"timed run (--run-time): {self.done()} of {self.images} {stage} in the time, none failed"
+        if not self.verify:
+            return (
+                "every image was accepted (202) once; not read back (--wait-for accepted): not proven stored"
+            )
+        return "every image is where it should be, exactly once"
 
     def uploaded_text(self) -> str:
         parts = [f"{self.uploaded}/{self.images}"]
@@ -288,7 +308,11 @@ class Summary:
                 " faces were not waited for (--wait-for faces does)"
             )
         seen = f.images_with_faces + f.images_without
-        text = f"{f.images_with_faces}/{seen} images with faces ({f.total} faces)"
+        text = (
+            f"{f.images_with_faces}/{seen} images with faces ({f.total} faces)"
+            if seen == self.images
+            else f"{f.images_with_faces} of the {seen} images processed had faces ({f.total} faces)"
+        )
         if f.faceless:
             text += f"; none found in {len(f.faceless)}: {shorten(f.faceless)}"
         return text
@@ -299,9 +323,13 @@ class Summary:
         def s(v: float | None) -> str:
             return "-" if v is None else f"{v:.1f} s"
 
+        def stage(name: str, count: int, v: float | None) -> str:
+            # A run that did not finish: the last of each stage is of fewer images, so say how many.
+            return f"{name} {s(v)}" if count >= self.images else f"{name} {count} by {s(v)}"
+
         text = (
-            f"accepted {s(p.accepted_s)}, stored {s(p.stored_s)}, processed {s(p.processed_s)}"
-            " after the first upload"
+            f"{stage('accepted', self.uploaded, p.accepted_s)}, {stage('stored', self.verified, p.stored_s)},"
+            f" {stage('processed', self.processed, p.processed_s)} after the first upload"
         )
         if p.processed_per_s:
             text += f"; {p.processed_per_s:.1f} images processed/s (steady)"
@@ -321,7 +349,7 @@ class Summary:
     def latency_text(self) -> str:
         lat = self.latency_ms
         if lat is None:
-            return "n/a (no upload succeeded)"
+            return "n/a (nothing was uploaded)" if not self.attempts else "n/a (no upload succeeded)"
         return (
             f"p50 {lat.p50:.0f} ms, p90 {lat.p90:.0f} ms, p95 {lat.p95:.0f} ms, p99 {lat.p99:.0f} ms,"
             f" max {lat.max:.0f} ms"

@@ -13,6 +13,7 @@ from locust import __version__ as locust_version
 
 from . import __version__, checks, kanta
 from .figures import percentile, rate
+from .options import Settings
 from .run import Run
 from .summary import Faces, Latency, Summary
 from .work import Result
@@ -34,6 +35,7 @@ def tally(run: Run, params: RunParams, reason: str, stopped: bool = False, timed
     """The summary of an ended run, its checks and baseline applied, its exit code decided."""
     summary = summarize(run, params, reason, stopped, timed)
     summary.regressions = gate(run, summary)
+    summary.baseline = baseline_text(run.settings, summary.regressions)
     summary.decide()
     return summary
 
@@ -129,6 +131,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         ),
         clusters=run.clusters,
         foreign_images=len(verdict["foreign"]),
+        held_before=max(0, sum(map(len, plan.pre_existing.values())) - sum(1 for e in entries if e.present)),
         readback_polls=run.readback.polls,
         unreadable_polls=run.readback.unreadable,
         client_cpu_s=round(cpu_s, 3),
@@ -159,6 +162,13 @@ def proof_text(run: Run, summary: Summary) -> str:
         )
     if run.readback.digests:
         return f"by content: {len(run.readback.digests)} unnamed copies read and matched by sha256"
+    if not summary.attempts:  # this run sent nothing: its copies were named before it
+        named = [
+            *(["the ledger names the copy an earlier run stored"] if summary.resumed else []),
+            *(["--top-up matched the copies already there by sha256"] if summary.present else []),
+        ]
+        named_text = "; ".join(named) or "no image"
+        return f"nothing sent by this run: {named_text}; no other copy of ours is in the event"
     return "by uuid: every image's 202 named its copy, and no other copy of ours is in the event"
 
 
@@ -195,6 +205,17 @@ def failure_text(r: Result | None) -> str:
         detail = r.error.removeprefix("no answer: ").strip()
         return f"no answer ({detail})" if detail else "no answer"
     return f"{r.status} {r.error}".strip()
+
+
+def baseline_text(s: Settings, regressions: list[str]) -> str:
+    """That a baseline was compared, and how it came out: a gate that passed is seen to have run."""
+    if not s.baselines:
+        return ""
+    against = ", ".join(s.baselines)
+    found = sum(1 for m in regressions if m.startswith(("regression-", "baseline")))
+    if found:
+        return f"compared with {against}: {found} problem(s), below"
+    return f"compared with {against}: no figure worse by more than {s.max_regression:.0%}"
 
 
 def gate(run: Run, summary: Summary) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -90,7 +91,14 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
     if case == "top-up-and-allow-existing":
         return ["--top-up", "--allow-existing"], "contradict", True
     if case == "strict-with-junk":
-        return ["--strict"], "--strict: 1 members", True
+        return ["--strict"], "--strict: 1 member of", True
+    if case == "zero-users":
+        return ["-u", "0"], "-u 0: no user would upload anything", True
+    if case == "baseline-other-users":
+        other = {"schema": 2, "data_set": "/elsewhere/yale_png.zip", "images": 165, "users": 50,
+                 "host": "http://127.0.0.1:1", "rate_per_s": 100.0}  # fmt: skip
+        (tmp_path / "base.json").write_text(json.dumps(other))
+        return ["--baseline", str(tmp_path / "base.json")], "(users: run 3, baseline 50)", True
     if case == "only-damaged-images":
         z = tmp_path / "damaged.zip"
         with zipfile.ZipFile(z, "w") as zf:
@@ -134,6 +142,8 @@ CASES = [
     "top-up-and-allow-existing",
     "strict-with-junk",
     "only-damaged-images",
+    "zero-users",
+    "baseline-other-users",
 ]
 
 

@@ -262,6 +262,7 @@ def test_a_rerun_after_a_complete_run_uploads_nothing(standin_factory, yale_zip,
     assert second.returncode == 0, second.output[-3000:]
     assert "nothing to upload" in second.output and "--fresh" in second.output
     assert s["resumed"] == 165 and s["verified"] == 165 and s["attempts"] == 0
+    assert s["proof"].startswith("nothing sent by this run: the ledger names the copy an earlier run stored")
     assert stored_contents(standin, CODE) == times(1)
 
 
@@ -284,6 +285,7 @@ def test_another_data_set_in_a_seeded_event_is_no_resume_and_touches_nothing(
     topped, s = seed(standin, subset, tmp_path, "--top-up")
     assert topped.returncode == 0, topped.output[-3000:]
     assert s["present"] == 11 and s["attempts"] == 0 and s["removed"] == 0
+    assert "the event also holds 154 images from before the run, untouched" in topped.output
     assert stored_contents(standin, CODE) == times(1)  # nothing uploaded, nothing deleted
     again, s = seed(standin, yale_zip, tmp_path, "--top-up")  # and back to the whole set
     assert again.returncode == 0 and s["attempts"] == 0, again.output[-3000:]

@@ -25,7 +25,7 @@ from seed.dataset import grayscale_png
 from seed.options import Settings, env_name, option_fields
 from seed.preflight import BadInput, prepare
 from seed.run import Run
-from seed.summary import Latency, Summary, markdown, render
+from seed.summary import Faces, Latency, Summary, markdown, render
 from seed.users import KantaUploader
 from seed.webui import apply_form
 from seed.work import Result
@@ -93,6 +93,36 @@ def test_the_exit_code_says_what_happened(over, code, result):
     s = summary(**over)
     assert (s.exit_code, s.result) == (code, result)
     assert render(s).splitlines()[1].startswith(f"  result     {s.result.upper() if code else s.result}")
+
+
+@pytest.mark.parametrize(
+    ("over", "says", "never"),
+    [
+        ({}, "every image is where it should be, exactly once", "also holds"),
+        ({"timed": True, "uploaded": 2, "verified": 2, "processed": 1, "images": 9},
+         "timed run (--run-time): 1 of 9 processed in the time", "exactly once"),
+        ({"wait_for": "accepted", "verify": False, "verified": 0, "processed": 0, "readback_polls": 0},
+         "not proven stored", "exactly once"),
+        ({"held_before": 165}, "the event also holds 165 images from before the run, untouched", ""),
+    ],
+)  # fmt: skip
+def test_a_pass_claims_no_more_than_the_run_checked(over, says, never):
+    line = render(summary(**over)).splitlines()[1]
+    assert says in line and (not never or never not in line), line
+
+
+def test_a_run_that_did_not_finish_says_how_many_reached_each_stage():
+    s = summary(images=165, uploaded=26, verified=22, processed=21, stopped_early=True,
+                faces=Faces(images_with_faces=19, images_without=2, total=19))  # fmt: skip
+    s.pipeline.accepted_s, s.pipeline.stored_s, s.pipeline.processed_s = 4.0, 3.4, 3.3
+    text = render(s)
+    assert "accepted 26 by 4.0 s, stored 22 by 3.4 s, processed 21 by 3.3 s" in text
+    assert "19 of the 21 images processed had faces" in text
+
+
+def test_a_run_that_sent_nothing_says_so():
+    s = summary(attempts=0, resumed=3, latency_ms=None)
+    assert "n/a (nothing was uploaded)" in render(s)
 
 
 def test_the_summary_tells_the_truth_when_nothing_worked():

@@ -61,7 +61,7 @@ def test_breached_check_exits_3_and_names_it(standin, yale_zip, tmp_path):
     run, s = seed(standin, yale_zip, tmp_path, "--check-p50-ms", "0.001", "--check-min-rate", "1")
     assert run.returncode == 3, run.output[-3000:]
     assert len(s["regressions"]) == 1 and s["regressions"][0].startswith("check-p50-ms")
-    assert "REGRESSION check-p50-ms" in run.output
+    assert "CHECK FAILED check-p50-ms" in run.output
 
 
 def test_baseline_ten_times_faster_exits_3(standin, yale_zip, tmp_path):
@@ -81,15 +81,20 @@ def test_baseline_ten_times_faster_exits_3(standin, yale_zip, tmp_path):
     twice = f"{tmp_path / 'slow.json'},{tmp_path / 'slow.json'}"
     same, s3 = seed(standin, yale_zip, tmp_path, "--baseline", twice)
     assert same.returncode == 0, s3.get("regressions")
+    assert (
+        s3["baseline"].startswith(f"compared with {tmp_path / 'slow.json'}")
+        and "no figure worse" in same.output
+    )
 
 
 def test_incomparable_baseline_is_refused_unless_forced(standin, yale_zip, tmp_path):
     first, s = seed(standin, yale_zip, tmp_path, users="2")
     assert first.returncode == 0
     (tmp_path / "b.json").write_text(json.dumps(s))
-    other, s2 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "b.json"), users="4")
-    assert other.returncode == 3
-    assert "not comparable" in s2["regressions"][0] and "users" in s2["regressions"][0]
+    other, _ = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "b.json"), users="4")
+    assert other.returncode == 2, other.output[-3000:]  # refused before the first upload
+    assert "--baseline measured something else (users: run 4, baseline 2)" in other.output
+    assert len(standin.images(CODE)) == 165  # nothing sent
     forced, s3 = seed(standin, yale_zip, tmp_path, "--baseline", str(tmp_path / "b.json"), "--force-compare",
                       "--max-regression", "0.99", users="4")  # fmt: skip
     assert forced.returncode in (0, 3) and not any("not comparable" in r for r in s3["regressions"])
