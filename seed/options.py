@@ -57,8 +57,8 @@ class Settings:
     standin_faults: str = option(
         "--standin-faults",
         "",
-        'Stand-in flags for --standin, e.g. "--error-rate 0.2" or "--instant"'
-        " (see python -m seed.standin -h)",
+        'Stand-in flags for --standin, e.g. "--error-rate 0.2", or --standin-faults=--instant for one'
+        " flag alone (see python -m seed.standin -h)",
         web=False,
     )
     wait_for: str = option(
@@ -136,7 +136,10 @@ class Settings:
         "With --loops: each pass to a new event of its own (<code>-<run tag>-<pass>; the tag is new per run)",
     )
     check_min_rate: float | None = option(
-        "--check-min-rate", None, "Fail (exit 3) below this many uploads/s (steady)", type=float
+        "--check-min-rate",
+        None,
+        "Fail (exit 3) below this many uploads/s (steady; whole-run when a run has no steady window)",
+        type=float,
     )
     check_p50_ms: float | None = option(
         "--check-p50-ms", None, "Fail (exit 3) when the p50 upload latency is above this", type=float
