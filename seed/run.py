@@ -306,7 +306,12 @@ class Run:
         left = sum(
             1 for i, e in enumerate(self.queue.entries) if e.state != "failed" and not self.at_end_stage(i)
         )
-        return f"{why}; {left} images unverified; rerun the same command to resume"
+        again = (
+            "rerun the same command to resume"
+            if self.ledger is not None
+            else "a rerun starts over (no ledger)"
+        )
+        return f"{why}; {left} images unverified; {again}"
 
     # --- the end ------------------------------------------------------------------------------------
     def reconcile(self) -> None:
