@@ -26,7 +26,7 @@ from .options import Settings
 from .preflight import BadInput, Plan, prepare
 from .run import Run
 from .session import Session
-from .summary import Summary, markdown, render, write_json, write_text
+from .summary import Summary, counted, markdown, render, write_json, write_text
 from .tally import RunParams, tally
 
 log = logging.getLogger("kanta_seed")
@@ -79,7 +79,7 @@ def log_plan(plan: Plan) -> None:
     if ds.skipped:
         n = len(ds.skipped)
         shown = "; ".join(f"{k.member}: {k.reason}" for k in ds.skipped[:3]) + (" ..." if n > 3 else "")
-        skipped = f", {n} member{'s' if n != 1 else ''} skipped ({shown})"
+        skipped = f", {counted(n, 'member')} skipped ({shown})"
     log.info(
         "kanta-seed: %d images (%.1f MB) from %s%s -> %s %s at %s, until every image is %s",
         len(ds.images), ds.total_bytes / 1e6, ds.source, skipped,

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from . import checks, kanta
 from . import ledger as ledgers
@@ -21,6 +22,7 @@ from .client import KantaClient, Transport, urllib_transport
 from .dataset import Dataset, DatasetError, load, synthetic
 from .kanta import Upload
 from .options import DEFAULT_DATA, Settings, problems
+from .summary import counted
 
 HEALTH_TIMEOUT_S = 5.0
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # its data/ is the second place looked in
@@ -134,18 +136,20 @@ def check_outputs(settings: Settings, locust_outputs: dict[str, tuple[str, tuple
         raise BadInput("; ".join(found))
 
 
-def check_baselines(settings: Settings) -> None:
-    if settings.baselines:
-        try:
-            checks.load_baselines(settings.baselines)
-        except checks.BaselineError as e:
-            raise BadInput(f"--baseline: {e}") from e
+def check_baselines(settings: Settings) -> dict[str, Any] | None:
+    """The baseline, read and averaged (None without --baseline); unreadable or of another schema: refused."""
+    if not settings.baselines:
+        return None
+    try:
+        return checks.load_baselines(settings.baselines)
+    except checks.BaselineError as e:
+        raise BadInput(f"--baseline: {e}") from e
 
 
-def check_baseline_fits(plan: Plan, users: int | None) -> None:
+def check_baseline_fits(plan: Plan, baseline: dict[str, Any] | None, users: int | None) -> None:
     """A baseline of another data set, size, -u or kind of host is refused before the run, not after it."""
     s = plan.settings
-    if not s.baselines or s.force_compare:
+    if baseline is None or s.force_compare:
         return
     planned: dict[str, object] = {
         "data_set": plan.dataset.source,
@@ -154,7 +158,7 @@ def check_baseline_fits(plan: Plan, users: int | None) -> None:
     }
     if users is not None:
         planned["users"] = users
-    differences = checks.comparable_at_start(planned, checks.load_baselines(s.baselines))
+    differences = checks.comparable_at_start(planned, baseline)
     if differences:
         raise BadInput(
             f"--baseline measured something else ({'; '.join(differences)}); run as the baseline was run,"
@@ -188,9 +192,8 @@ def load_dataset(settings: Settings, project_dir: Path) -> Dataset:
     if settings.strict and dataset.skipped:
         named = "; ".join(f"{k.member}: {k.reason}" for k in dataset.skipped[:5])
         more = f" and {len(dataset.skipped) - 5} more" if len(dataset.skipped) > 5 else ""
-        n = len(dataset.skipped)
         raise BadInput(
-            f"--strict: {n} member{'s' if n != 1 else ''} of {path} would be skipped ({named}{more});"
+            f"--strict: {counted(len(dataset.skipped), 'member')} of {path} would be skipped ({named}{more});"
             " remove them from the data set, or run without --strict to skip them"
         )
     return dataset
@@ -300,14 +303,14 @@ def prepare(
     """
     check_settings(settings)
     check_outputs(settings, locust_outputs or {})
-    check_baselines(settings)
+    baseline = check_baselines(settings)
     dataset = load_dataset(settings, project_dir)
     path = ledger_path(settings)
     if path is not None and (found := check_output("--ledger", str(path))):
         raise BadInput(found)
     memory = ledgers.read(path) if path is not None and resume and not settings.fresh else ledgers.Memory()
     plan = Plan(settings, dataset, encode(dataset, settings.event_code), path, memory)
-    check_baseline_fits(plan, users)
+    check_baseline_fits(plan, baseline, users)
     if memory.data_set and memory.data_set != plan.data_set_key:
         # The ledger remembers another data set (or --loops) in this event: no resume. A new chain
         # starts, and what the ledger recorded is the event's own, checked like any image already there.

@@ -180,8 +180,7 @@ class Summary:
             out.append(("event", f"{named} at {self.host} ({self.event or 'not made sure of'})"))
         else:
             out.append(("event", f"{self.event_code} at {self.host} ({self.event or 'not made sure of'})"))
-        n = self.skipped_members
-        skipped = f", {n} member{'s' if n != 1 else ''} skipped" if n else ""
+        skipped = f", {counted(self.skipped_members, 'member')} skipped" if self.skipped_members else ""
         count = (
             f"{self.images // self.loops} images x {self.loops} passes"
             if self.loops > 1
@@ -233,8 +232,7 @@ class Summary:
         if self.baseline:
             out.append(("baseline", self.baseline))
         for message in self.regressions:  # each one exits 3: a breached check, a regression, a baseline
-            label = "CHECK FAILED" if message.startswith("check-") else "REGRESSION"
-            out.append((label if not message.startswith("baseline") else "BASELINE", message))
+            out.append((regression_label(message), message))
         return out
 
     def verdict_text(self) -> str:
@@ -374,6 +372,18 @@ def users_text(s: Summary) -> str:
     if started >= s.users:
         return f"{s.users} users"
     return f"{s.users} users ({started} had started when the work ran out; raise -r to ramp up faster)"
+
+
+def counted(n: int, word: str) -> str:
+    """'1 member', '2 members': a count with its noun."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def regression_label(message: str) -> str:
+    """The row label of a problem that exits 3, from the prefix the gate gives it."""
+    if message.startswith("check-"):
+        return "CHECK FAILED"
+    return "BASELINE" if message.startswith("baseline") else "REGRESSION"
 
 
 def shorten(names: list[str], n: int = NAMES_SHOWN) -> str:
