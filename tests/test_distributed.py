@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -64,13 +65,21 @@ def seeding_master(processes, standin, yale_zip, summary, users: str, **kw):
     )  # fmt: skip
 
 
-def wait_stored(standin, n: int, timeout: float = 30) -> None:
+def wait_stored(standin, n: int, *procs, timeout: float = 30) -> None:
+    """Until the stand-in holds n images; else fail with what the given processes printed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if len(standin.images(CODE)) >= n if standin.events() else False:
             return
         time.sleep(0.05)
-    raise AssertionError(f"the stand-in did not store {n} images in {timeout}s")
+    printed = []
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        printed.append(
+            f"--- {' '.join(proc.args[-6:])} (exit {proc.wait()}):\n{proc.communicate()[0][-3000:]}"
+        )
+    raise AssertionError(f"the stand-in did not store {n} images in {timeout}s\n" + "\n".join(printed))
 
 
 def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_path, processes):
@@ -78,7 +87,7 @@ def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_pa
     port, summary = free_port(), tmp_path / "s.json"
     master = seeding_master(processes, standin, yale_zip, summary, "6", port=port, workers=2, cwd=tmp_path)
     doomed, survivor = processes.worker(port, cwd=tmp_path), processes.worker(port, cwd=tmp_path)
-    wait_stored(standin, 20)
+    wait_stored(standin, 20, master, doomed, survivor)
     doomed.send_signal(signal.SIGKILL)
     code, out = processes.finish(master)
     assert code == 0, out[-3000:]
@@ -95,7 +104,7 @@ def test_late_worker_gets_work(standin_factory, yale_zip, tmp_path, processes):
     port, summary = free_port(), tmp_path / "s.json"
     master = seeding_master(processes, standin, yale_zip, summary, "4", port=port, workers=1, cwd=tmp_path)
     first = processes.worker(port, cwd=tmp_path)
-    wait_stored(standin, 15)
+    wait_stored(standin, 15, master, first)
     late = processes.worker(port, cwd=tmp_path)
     code, out = processes.finish(master)
     assert code == 0, out[-3000:]
