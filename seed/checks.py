@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -75,62 +76,109 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-# --- absolute checks --------------------------------------------------------------------------------
-def evaluate_checks(summary: Mapping[str, Any], limits: Mapping[str, float | None]) -> list[str]:
-    """One message per breached limit; a limit that is None (unset) is skipped.
+# --- the table of checks -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    """One ``--check-NAME LIMIT``: the option, its validation, its evaluation and its message, in one row.
 
-    limits: min_rate (uploads/s, at least), p50_ms, p95_ms, fail_ratio, drain_s (each at most).
-    A value exactly at its limit passes. A figure the summary lacks is not a breach: drain_s only
-    exists for runs that measured it, and a check cannot fail on what was not measured.
+    A new check is one row of ``CHECKS``: ``options.py`` registers its flag from here, ``problems``
+    validates its limit from ``share``, and ``evaluate_checks`` runs it.
+    """
+
+    name: str  # min_rate -> --check-min-rate, Settings.checks["min_rate"]
+    bound: str  # "min": the figure must be at least the limit; "max": at most
+    figure: Callable[[Mapping[str, Any]], float | None]  # None: the run did not measure it
+    said: str  # how the figure is said in a breach, "{value}" formatted by ``spec``
+    unit: str  # after the limit in a breach ("" for a share)
+    help: str
+    spec: str = ".1f"
+    share: bool = False  # a share in 0..1 (else a number >= 0)
+    absent: str = "not measured"  # what a run without the figure says
+
+    @property
+    def flag(self) -> str:
+        return "--check-" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        return self.flag.removeprefix("--")
+
+    def breached(self, value: float, limit: float) -> bool:
+        return _below(value, limit) if self.bound == "min" else _above(value, limit)
+
+    def message(self, value: float, limit: float) -> str:
+        op = "<" if self.bound == "min" else ">"
+        said = self.said.format(value=format(value, self.spec))
+        return f"{self.label}: {said} {op} limit {_fmt(limit)}{self.unit}"
+
+
+def _clusters_purity(summary: Mapping[str, Any]) -> float | None:
+    clusters = summary.get("clusters")
+    return _number(clusters.get("purity")) if isinstance(clusters, Mapping) else None
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "min_rate", "min", lambda s: rate_of(s), "rate {value} uploads/s", " uploads/s",
+        "Fail (exit 3) below this many uploads/s (steady; whole-run when a run has no steady window)",
+    ),
+    Check(
+        "p50_ms", "max", lambda s: latency_of(s, "p50"), "p50 {value} ms", " ms",
+        "Fail (exit 3) when the p50 upload latency is above this many ms",
+    ),
+    Check(
+        "p95_ms", "max", lambda s: latency_of(s, "p95"), "p95 {value} ms", " ms",
+        "Fail (exit 3) when the p95 upload latency is above this many ms",
+    ),
+    Check(
+        "fail_ratio", "max", lambda s: fail_ratio_of(s), "fail ratio {value}", "",
+        "Fail (exit 3) when more than this share of attempts failed, e.g. 0.01", spec=".4g", share=True,
+    ),
+    Check(
+        "drain_s", "max", lambda s: _number(s.get("drain_s")), "drain {value} s", " s",
+        "Fail (exit 3) when the last image was stored later than this after the first upload",
+    ),
+    Check(
+        "min_processed_rate", "min", lambda s: processed_rate_of(s), "{value} images processed/s",
+        " images/s", "Fail (exit 3) below this many images processed/s (steady)",
+        absent="not measured: no steady processed rate",
+    ),
+    Check(
+        "processed_s", "max", lambda s: _pipeline(s, "processed_s"), "processed {value} s", " s",
+        "Fail (exit 3) when the last image was processed later than this after the first upload",
+    ),
+    Check(
+        "min_faces_share", "min", lambda s: faces_share_of(s), "{value} of images with a face", "",
+        "Fail (exit 3) when fewer than this share of images got a face, e.g. 0.98 (default: the data"
+        " set's expected faces)", spec=".3f", share=True,
+    ),
+    Check(
+        "min_cluster_purity", "min", _clusters_purity, "purity {value}", "",
+        "Fail (exit 3) when the clusters' purity against the subjects is below this (needs"
+        " --wait-clusters)", spec=".3f", share=True, absent="no clusters to check",
+    ),
+)  # fmt: skip
+CHECK_BY_NAME = {c.name: c for c in CHECKS}
+
+
+def evaluate_checks(summary: Mapping[str, Any], limits: Mapping[str, float | None]) -> list[str]:
+    """One message per breached limit, in the table's order; a limit that is None (unset) is skipped.
+
+    A value exactly at its limit passes. A check the run could not evaluate (its figure is missing, or
+    the run measured nothing: ``measured`` false) fails and says so: a check that cannot fail is no check.
     """
     problems: list[str] = []
-
-    limit = limits.get("min_rate")
-    rate = rate_of(summary)
-    if limit is not None and rate is not None and _below(rate, limit):
-        problems.append(f"check-min-rate: rate {rate:.1f} uploads/s < limit {_fmt(limit)} uploads/s")
-
-    for which in ("p50", "p95"):
-        limit = limits.get(f"{which}_ms")
-        value = latency_of(summary, which)
-        if limit is not None and value is not None and _above(value, limit):
-            problems.append(f"check-{which}-ms: {which} {value:.1f} ms > limit {_fmt(limit)} ms")
-
-    limit = limits.get("fail_ratio")
-    ratio = fail_ratio_of(summary)
-    if limit is not None and ratio is not None and _above(ratio, limit):
-        problems.append(f"check-fail-ratio: fail ratio {ratio:.4g} > limit {_fmt(limit)}")
-
-    limit = limits.get("drain_s")
-    drain = _number(summary.get("drain_s"))
-    if limit is not None and drain is not None and _above(drain, limit):
-        problems.append(f"check-drain-s: drain {drain:.1f} s > limit {_fmt(limit)} s")
-
-    limit = limits.get("min_processed_rate")
-    value = processed_rate_of(summary)
-    if limit is not None and value is not None and _below(value, limit):
-        problems.append(
-            f"check-min-processed-rate: {value:.1f} images processed/s < limit {_fmt(limit)} images/s"
-        )
-
-    limit = limits.get("processed_s")
-    value = _pipeline(summary, "processed_s")
-    if limit is not None and value is not None and _above(value, limit):
-        problems.append(f"check-processed-s: processed {value:.1f} s > limit {_fmt(limit)} s")
-
-    limit = limits.get("min_faces_share")
-    value = faces_share_of(summary)
-    if limit is not None and value is not None and _below(value, limit):
-        problems.append(f"check-min-faces-share: {value:.3f} of images with a face < limit {_fmt(limit)}")
-
-    limit = limits.get("min_cluster_purity")
-    clusters = summary.get("clusters")
-    value = _number(clusters.get("purity")) if isinstance(clusters, Mapping) else None
-    if limit is not None and value is None:
-        problems.append(f"check-min-cluster-purity: no clusters to check (limit {_fmt(limit)})")
-    elif limit is not None and value is not None and _below(value, limit):
-        problems.append(f"check-min-cluster-purity: purity {value:.3f} < limit {_fmt(limit)}")
-
+    nothing = summary.get("measured") is False
+    for check in CHECKS:
+        limit = limits.get(check.name)
+        if limit is None:
+            continue
+        value = None if nothing else check.figure(summary)
+        if value is None:
+            why = "not measured: this run uploaded nothing" if nothing else check.absent
+            problems.append(f"{check.label}: {why} (limit {_fmt(limit)}{check.unit})")
+        elif check.breached(value, limit):
+            problems.append(check.message(value, limit))
     return problems
 
 
@@ -180,6 +228,7 @@ def identity(summary: Mapping[str, Any]) -> dict[str, Any]:
         # Summaries without the field come from one-process runs.
         "processes": summary.get("processes", 1),
         "host kind": host_kind(summary),
+        "mode": summary.get("mode", "seed"),  # a seed run's figures and a bench run's measure other things
     }
 
 
@@ -197,7 +246,13 @@ def comparable_at_start(planned: Mapping[str, Any], baseline: Mapping[str, Any])
     """As ``comparable``, for what is known before the first upload: the keys ``planned`` has (the rest,
     such as the processes of a cluster, is compared at the end)."""
     mine, theirs = identity(planned), identity(baseline)
-    known = {"data set": "data_set", "images": "images", "users": "users", "host kind": "host"}
+    known = {
+        "data set": "data_set",
+        "images": "images",
+        "users": "users",
+        "host kind": "host",
+        "mode": "mode",
+    }
     return [
         f"{key}: run {mine[key]!r}, baseline {theirs[key]!r}"
         for key, field in known.items()

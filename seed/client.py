@@ -37,8 +37,8 @@ class Answer:
     error: str = ""
 
 
-# (method, url, name for the stats, timeout s) -> Answer
-Transport = Callable[[str, str, str, float], Answer]
+# (method, url, name for the stats, timeout s[, JSON body]) -> Answer
+Transport = Callable[..., Answer]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,15 @@ def parse_items(body: Any) -> list[Item] | None:
         blob = blob if isinstance(blob, str) else ""
         items.append(Item(uid, faces, blob, str(raw.get("last_modified", ""))))
     return items
+
+
+def described(answer: Answer, n: int = 80) -> str:
+    """An answer in a few words for a one-line error: its status and the start of its body."""
+    if answer.status == 0:
+        return f"nothing ({answer.error})" if answer.error else "nothing"
+    text = " ".join(answer.body[:400].decode("utf-8", "replace").split())
+    shown = text[:n] + ("..." if len(text) > n else "")
+    return f"HTTP {answer.status}" + (f" ({shown!r})" if shown else " (empty)")
 
 
 def json_of(answer: Answer) -> Any:
@@ -146,6 +155,24 @@ class KantaClient:
     def health(self) -> Answer:
         return self._get(kanta.HEALTH_PATH, kanta.HEALTH_PATH)
 
+    def not_kanta(self, health: Answer) -> str:
+        """Why what answers at the host is not Kanta ("" when it looks like Kanta): its health route
+        answers ``{"status": "ok"}`` and its events route ``{"events": [...]}`` (docs/kanta-contract.md)."""
+        body = json_of(health) if health.status == 200 else None
+        if not (isinstance(body, dict) and body.get("status") == "ok"):
+            return f"GET {kanta.HEALTH_PATH} answered {described(health)}"
+        events = self._get(f"{kanta.EVENTS_PATH}?event_code=kanta-seed-probe", kanta.EVENT_ROW)
+        body = json_of(events) if events.status == 200 else None
+        if not (isinstance(body, dict) and isinstance(body.get("events"), list)):
+            return f"GET {kanta.EVENTS_PATH} answered {described(events)}"
+        return ""
+
+    def delete_event(self, code: str) -> int:
+        """DELETE /events {"event_code": code}: 204 removed (with its images), 404 not there, 0 no answer."""
+        body = json.dumps({"event_code": code}).encode()
+        url = kanta.url(self.host, kanta.EVENTS_PATH)
+        return self.transport("DELETE", url, kanta.EVENT_ROW, self.timeout_s, body).status
+
     # --- blobs ------------------------------------------------------------------------------------
     def blob_digest(self, url: str) -> str | None:
         """sha256 of the bytes at a blob URL, or None when they cannot be read."""
@@ -196,9 +223,10 @@ class KantaClient:
 
 
 # --- transports ------------------------------------------------------------------------------------
-def urllib_transport(method: str, url: str, name: str, timeout_s: float) -> Answer:
+def urllib_transport(method: str, url: str, name: str, timeout_s: float, body: bytes | None = None) -> Answer:
     """Plain urllib, for the checks before a run (no Locust stats yet)."""
-    request = urllib.request.Request(url, method=method)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:
             return Answer(resp.status, resp.read(MAX_BLOB_BYTES))
@@ -215,9 +243,12 @@ def locust_transport(session: Any, expected: tuple[int, ...] = (200, 204, 404, 5
     event Kanta does not know), not failures of the request.
     """
 
-    def send(method: str, url: str, name: str, timeout_s: float) -> Answer:
+    def send(method: str, url: str, name: str, timeout_s: float, body: bytes | None = None) -> Answer:
         # The session's own network_timeout applies (a keyword here would become a query parameter).
-        with session.request(method, url, name=name, catch_response=True) as resp:
+        extra: dict[str, Any] = (
+            {"data": body, "headers": {"Content-Type": "application/json"}} if body else {}
+        )
+        with session.request(method, url, name=name, catch_response=True, **extra) as resp:
             status = int(resp.status_code or 0)
             error = getattr(resp, "error", None)
             if status in expected:

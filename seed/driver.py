@@ -34,6 +34,7 @@ POLL_S = 1.0  # at most one list a second: each costs Kanta's event loop ~50 ms 
 FIRST_LOOK_S = 0.25  # the first 202s' background jobs usually finish within this
 TICK_S = 0.1
 PROGRESS_EVERY_S = 3.0
+ZERO_USERS = "-u 0: no user would upload anything; pass -u N (1 or more), e.g. -u 5"
 STAGE_WORDS = {"accepted": "accepted", "stored": "stored", "faces": "processed (faces detected)"}
 
 
@@ -54,7 +55,7 @@ def prepare_plan(session: Session, settings: Settings, reach: bool = True) -> An
     options = session.environment.parsed_options
     headless = bool(getattr(options, "headless", False))
     if headless and getattr(options, "num_users", None) == 0:
-        raise BadInput("-u 0: no user would upload anything; pass -u N (1 or more), e.g. -u 5")
+        raise BadInput(ZERO_USERS)
     outputs: dict[str, tuple[str, tuple[str, ...]]] = {}
     if getattr(options, "csv_prefix", None):
         outputs["--csv"] = (options.csv_prefix, ("_stats.csv", "_failures.csv"))
@@ -66,8 +67,7 @@ def prepare_plan(session: Session, settings: Settings, reach: bool = True) -> An
         settings,
         reach=reach,
         locust_outputs=outputs,
-        known=frozenset(session.known_uuids),
-        resume=session.runs == 0,
+        remembered=session.memory.memory,
         users=options.num_users if headless else None,
     )
 
@@ -94,11 +94,15 @@ def begin(session: Session, plan: Plan) -> Run:
     client = KantaClient(
         s.host, locust_transport(http_session(session, s.host, s.request_timeout)), s.blob_host
     )
-    run = Run(plan, client, ledger=Ledger(plan.ledger_path) if plan.ledger_path else None)
+    # Where no ledger file is kept, this process remembers (the web UI's next run resumes from it); a
+    # benchmark never resumes, so it keeps neither.
+    ledger = Ledger(plan.ledger_path) if plan.ledger_path else session.memory if s.mode == "seed" else None
+    run = Run(plan, client, ledger=ledger)
     for note in plan.notes:
         log.warning("kanta-seed: %s", note)
     if plan.resuming:
         tell_resume(run)
+    run.clear_before()  # --fresh, or copies beyond one: removed before the first upload
     session.run, session.end_reason = run, ""
     session.runs += 1
     assert session.coordinator is not None
@@ -117,7 +121,7 @@ def tell_resume(run: Run) -> None:
     if done == q.total:
         log.warning(
             "kanta-seed: all %d images were already uploaded to %s by an earlier run; nothing to upload,"
-            " verifying they are there. To upload them again pass --fresh (or another --event-code).",
+            " verifying they are there (--fresh resets and uploads again; --bench measures a new event)",
             q.total, where,
         )  # fmt: skip
     elif done or doubt:
@@ -224,13 +228,15 @@ def finish(session: Session, stop_note: str = "") -> Summary | None:
         users=int(getattr(options, "num_users", 0) or 0),
         spawn_rate=float(getattr(options, "spawn_rate", 0) or 0),
         run_time=run_time,
+        headless=bool(options.headless),
     )
     if session.coordinator is not None:
         session.coordinator.end()
     run.end()
     summary = tally(run, params, reason or ("stopped from the web UI" if stopped else ""), stopped, timed)
+    if s.bench_cleanup:
+        summary.notes.append(clean_up(run))
     run.close(summary)
-    session.known_uuids.update(u for e in run.queue.entries for u in e.uuids)
     if s.summary_json:
         write_json(summary, s.summary_json)
     if s.summary_md:
@@ -241,6 +247,20 @@ def finish(session: Session, stop_note: str = "") -> Summary | None:
     if not options.headless:
         print_summary(run)  # the web UI process goes on: say it now, not at its quit
     return summary
+
+
+def clean_up(run: Run) -> str:
+    """--bench-cleanup: the run's own events go (DELETE /events), so a benchmark does not fill a stack."""
+    codes = run.plan.event_codes
+    answers = {code: run.client.delete_event(code) for code in codes}
+    failed = [
+        f"{code} ({status or 'no answer'})"
+        for code, status in answers.items()
+        if status not in (200, 204, 404)
+    ]
+    if failed:
+        return f"--bench-cleanup: could not delete {', '.join(failed)}"
+    return f"--bench-cleanup: deleted {counted(len(codes), 'event')} ({', '.join(codes)})"
 
 
 def print_summary(run: Run | None) -> None:

@@ -90,6 +90,13 @@ def host_kind(host: str) -> str:
         return "remote"
 
 
+def brief(text: str, n: int = 80) -> str:
+    """An answer's body in a few words for a summary row: a server that is not Kanta may answer a page
+    of HTML, and a row must stay one line."""
+    flat = " ".join(text[:400].split())
+    return flat[:n] + ("..." if len(flat) > n else "")
+
+
 def url(host: str, path: str) -> str:
     """Join the base URL and an API path, keeping a path prefix such as /api/v1."""
     return host.rstrip("/") + path

@@ -151,3 +151,24 @@ class Ledger:
 
     def close(self) -> None:
         self._file.close()
+
+
+class ProcessLedger(Ledger):
+    """The same facts, kept in this process only: where no file ledger is kept (a --standin run), the
+    web UI's next run (NEW) still resumes from what this process's earlier runs did."""
+
+    def __init__(self) -> None:
+        self.path = None  # type: ignore[assignment]
+        self.memory = Memory()
+        self.open = False
+
+    def write(self, kind: str, member: str = "", **fields: object) -> None:
+        if kind == "begin":
+            self.open = True
+        if self.open:
+            fold(self.memory, kind, {"kind": kind, "member": member, **fields})
+        if kind == "end":
+            self.open = False
+
+    def close(self) -> None:
+        self.open = False

@@ -180,7 +180,11 @@ def start_standin(session: Session) -> None:
     env.parsed_options.host = url
     for user_class in env.user_classes:
         user_class.host = url
-    log.info("kanta-seed: stand-in backend at %s (data in %s)", url, standin.workdir)
+    # A new server every time: a rerun with --standin starts on an empty one, and should say so.
+    log.info(
+        "kanta-seed: a new, empty stand-in backend at %s (data in %s; it ends with this process)",
+        url, standin.workdir,
+    )  # fmt: skip
 
 
 def stop_standin(session: Session) -> None:

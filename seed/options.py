@@ -13,6 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .checks import CHECK_BY_NAME, CHECKS
 from .kanta import DEFAULT_EVENT_CODE, DEFAULT_HOST, default_event_name
 
 DEFAULT_DATA = Path("data") / "yale_png.zip"
@@ -46,6 +47,17 @@ class Settings:
         "",
         f"A zip or a folder of images (default: {DEFAULT_DATA} in the working folder or the project, when it"
         " exists)",
+    )
+    bench: bool = option(
+        "--bench",
+        False,
+        "Benchmark instead of seed: every run uploads the whole data set into a new event of its own"
+        " (<event-code>-<run id>; one per pass with --loops) and measures it",
+    )
+    bench_cleanup: bool = option(
+        "--bench-cleanup",
+        False,
+        "With --bench: delete the run's events when it ends (DELETE /events), for a long-lived stack",
     )
     standin: bool = option(
         "--standin",
@@ -107,13 +119,20 @@ class Settings:
         " $XDG_CACHE_HOME/kanta-seed/ledgers/, else ~/.cache/kanta-seed/ledgers/, for this machine user)",
     )
     fresh: bool = option(
-        "--fresh", False, "Ignore the ledger: upload every image again, even those an earlier run stored"
+        "--fresh",
+        False,
+        "Reset, then seed: remove this data set's copies from the event (by content), then upload every"
+        " image",
     )
     allow_existing: bool = option(
-        "--allow-existing", False, "Seed an event that already holds images, uploading every image anyway"
+        "--allow-existing",
+        False,
+        "Seed an event that also holds images that are not the data set's (they are left untouched)",
     )
     top_up: bool = option(
-        "--top-up", False, "Seed an event that already holds images with only what it lacks, by content"
+        "--top-up",
+        False,
+        "Upload only what the event lacks, by content (what a seed run always does; kept for old commands)",
     )
     keep_extra_copies: bool = option(
         "--keep-extra-copies", False, "Leave extra copies this run stored by accident (default: remove them)"
@@ -128,58 +147,18 @@ class Settings:
     summary_json: str = option("--summary-json", "", "Write the end-of-run summary as JSON to this path")
     summary_md: str = option("--summary-md", "", "Write the summary as a Markdown table (a CI job summary)")
     loops: int = option(
-        "--loops", 1, "Upload the data set this many times (a longer benchmark); to one event", type=int
+        "--loops",
+        1,
+        "Upload the data set this many times (a longer benchmark): the event holds it N times",
+        type=int,
     )
     fresh_event: bool = option(
         "--fresh-event",
         False,
-        "With --loops: each pass to a new event of its own (<code>-<run tag>-<pass>; the tag is new per run)",
+        "The same as --bench: each run (and each pass of --loops) to a new event of its own",
     )
-    check_min_rate: float | None = option(
-        "--check-min-rate",
-        None,
-        "Fail (exit 3) below this many uploads/s (steady; whole-run when a run has no steady window)",
-        type=float,
-    )
-    check_p50_ms: float | None = option(
-        "--check-p50-ms", None, "Fail (exit 3) when the p50 upload latency is above this", type=float
-    )
-    check_p95_ms: float | None = option(
-        "--check-p95-ms", None, "Fail (exit 3) when the p95 upload latency is above this", type=float
-    )
-    check_fail_ratio: float | None = option(
-        "--check-fail-ratio",
-        None,
-        "Fail (exit 3) when more than this share of attempts failed, e.g. 0.01",
-        type=float,
-    )
-    check_drain_s: float | None = option(
-        "--check-drain-s",
-        None,
-        "Fail (exit 3) when the last image was stored later than this after the first upload",
-        type=float,
-    )
-    check_min_processed_rate: float | None = option(
-        "--check-min-processed-rate", None, "Fail (exit 3) below this many images processed/s", type=float
-    )
-    check_processed_s: float | None = option(
-        "--check-processed-s",
-        None,
-        "Fail (exit 3) when the last image was processed later than this after the first upload",
-        type=float,
-    )
-    check_min_faces_share: float | None = option(
-        "--check-min-faces-share",
-        None,
-        "Fail (exit 3) when fewer than this share of images got a face, e.g. 0.98",
-        type=float,
-    )
-    check_min_cluster_purity: float | None = option(
-        "--check-min-cluster-purity",
-        None,
-        "Fail (exit 3) when the clusters' purity against the subjects is below this (needs --wait-clusters)",
-        type=float,
-    )
+    # The --check-* limits: one row each in checks.CHECKS (flag, help, validation, evaluation).
+    limits: tuple[tuple[str, float], ...] = ()
     baseline: str = option(
         "--baseline",
         "",
@@ -212,6 +191,12 @@ class Settings:
         return self.event_name or default_event_name(self.event_code)
 
     @property
+    def mode(self) -> str:
+        """What the run declares as its target: 'seed' (the event ends holding the data set exactly once;
+        a rerun converges to that) or 'bench' (a new event per run, always uploading everything)."""
+        return "bench" if self.bench or self.fresh_event else "seed"
+
+    @property
     def wait_stage(self) -> str:
         return "accepted" if self.no_verify else self.wait_for
 
@@ -226,11 +211,7 @@ class Settings:
     @property
     def checks(self) -> dict[str, float]:
         """The --check-* limits asked for: name (without check_) -> limit."""
-        return {
-            f.name.removeprefix("check_"): value
-            for f in fields(self)
-            if f.name.startswith("check_") and (value := getattr(self, f.name)) is not None
-        }
+        return dict(self.limits)
 
     @classmethod
     def from_options(cls, options: Any, host: str | None) -> Settings:
@@ -242,6 +223,16 @@ class Settings:
         for f in option_fields():
             raw = getattr(options, f.name, f.default)
             values[f.name] = convert(f, raw)
+        limits = []
+        for check in CHECKS:
+            raw = getattr(options, "check_" + check.name, None)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                continue
+            try:
+                limits.append((check.name, float(raw)))
+            except (TypeError, ValueError):
+                raise ValueError(f"{check.flag} {raw!r} is not a valid float") from None
+        values["limits"] = tuple(limits)
         return cls(**values)
 
 
@@ -293,6 +284,15 @@ def add_arguments(parser: Any) -> None:
             include_in_web_ui=meta["web"],
             **kwargs,
         )
+    for check in CHECKS:
+        parser.add_argument(
+            check.flag,
+            help=check.help,
+            env_var=env_name(check.flag),
+            include_in_web_ui=True,
+            type=float,
+            default=None,
+        )
     # Locust's web UI listens on every interface by default and its form starts uploads to any host
     # typed in: kanta-seed keeps it on loopback unless --web-host (or LOCUST_WEB_HOST) says otherwise.
     parser.set_defaults(web_host=DEFAULT_WEB_HOST)
@@ -334,17 +334,18 @@ def problems(s: Settings) -> list[str]:
         "must be a number of seconds >= 0",
     )
     for name, limit in s.checks.items():
-        flag = "--check-" + name.replace("_", "-")
-        share = name in ("fail_ratio", "min_faces_share", "min_cluster_purity")
-        if share:
-            number(flag, limit, 0 <= limit <= 1, "must be a share in 0..1")
+        check = CHECK_BY_NAME[name]
+        if check.share:
+            number(check.flag, limit, 0 <= limit <= 1, "must be a share in 0..1")
         else:
-            number(flag, limit, 0 <= limit < math.inf, "must be a number >= 0")
+            number(check.flag, limit, 0 <= limit < math.inf, "must be a number >= 0")
     if s.wait_for not in WAIT_STAGES:
         out.append(f"--wait-for {s.wait_for!r} must be one of {', '.join(WAIT_STAGES)}")
-    if s.top_up and s.allow_existing:
-        out.append("--top-up and --allow-existing contradict each other: pass one")
-    if s.check_min_cluster_purity is not None and not s.wait_clusters:
+    if s.bench_cleanup and s.mode != "bench":
+        out.append(
+            "--bench-cleanup deletes a --bench run's own events; add --bench (a seed run keeps its event)"
+        )
+    if "min_cluster_purity" in s.checks and not s.wait_clusters:
         out.append("--check-min-cluster-purity needs --wait-clusters S (how long to wait for clusters)")
     try:
         pattern = re.compile(s.subject_pattern)

@@ -8,6 +8,7 @@ things are wrong at once, it names them all.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import uuid
@@ -41,9 +42,15 @@ class Plan:
     ledger_path: Path | None = None  # None: no ledger (a --standin run dies with its server)
     memory: ledgers.Memory = field(default_factory=ledgers.Memory)  # what an earlier run left
     pre_existing: dict[str, frozenset[str]] = field(default_factory=dict)  # event -> held before seeding
-    present: dict[int, str] = field(default_factory=dict)  # --top-up: upload index -> the copy there
+    present: dict[int, str] = field(default_factory=dict)  # upload index -> its copy the event already held
+    remove: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # event -> data set copies to delete first
+    foreign: dict[str, int] = field(
+        default_factory=dict
+    )  # event -> images it holds that are not the data set's
     notes: tuple[str, ...] = ()  # said before the first upload
-    run_tag: str = ""  # names the --fresh-event pass events (kept by a resume)
+    run_tag: str = ""  # names a --bench run's events (new for every run)
 
     @property
     def event_codes(self) -> list[str]:
@@ -72,11 +79,11 @@ class Plan:
         return member if self.settings.loops == 1 else f"{member}@pass{index // n + 1}"
 
     def for_tag(self, run_tag: str) -> Plan:
-        """The uploads of a run: with --fresh-event each pass goes to an event of its own."""
+        """The uploads of a run: a --bench run's events are its own (<code>-<tag>, or <code>-<tag>-<pass>
+        with --loops); a seed run's passes all go to the one event."""
         s = self.settings
-        codes = [
-            f"{s.event_code}-{run_tag}-{n}" if s.fresh_event else s.event_code for n in range(1, s.loops + 1)
-        ]
+        codes = [bench_event(s.event_code, run_tag, n, s.loops) if s.mode == "bench" else s.event_code
+                 for n in range(1, s.loops + 1)]  # fmt: skip
         images = self.uploads[: len(self.dataset.images)]
         uploads = tuple(
             replace(u, index=p * len(images) + u.index, event_code=code)
@@ -84,6 +91,10 @@ class Plan:
             for u in images
         )
         return replace(self, uploads=uploads, run_tag=run_tag)
+
+
+def bench_event(code: str, run_tag: str, n: int, loops: int) -> str:
+    return f"{code}-{run_tag}" if loops == 1 else f"{code}-{run_tag}-{n}"
 
 
 # --- the pieces ----------------------------------------------------------------------------------------
@@ -96,13 +107,11 @@ def check_settings(settings: Settings) -> None:
     if host_problem:
         found.append(f"host {settings.host!r} {host_problem} (-H/--host)")
     found += problems(settings)
-    if (
-        settings.fresh_event
-        and len(settings.event_code) + len(f"-{'f' * RUN_TAG_LEN}-{settings.loops}") > kanta.CODE_MAX
-    ):
+    longest = bench_event(settings.event_code, "f" * RUN_TAG_LEN, settings.loops, settings.loops)
+    if settings.mode == "bench" and len(longest) > kanta.CODE_MAX:
         found.append(
-            f"--event-code {settings.event_code!r} is too long for --fresh-event: the pass events"
-            f" <code>-<run>-<pass> must stay within {kanta.CODE_MAX} characters"
+            f"--event-code {settings.event_code!r} is too long for --bench: its events"
+            f" ({longest}) must stay within {kanta.CODE_MAX} characters"
         )
     if found:
         raise BadInput("; ".join(found) if len(found) > 1 else found[0])
@@ -153,8 +162,9 @@ def check_baseline_fits(plan: Plan, baseline: dict[str, Any] | None, users: int 
         return
     planned: dict[str, object] = {
         "data_set": plan.dataset.source,
-        "images": len(plan.uploads),
+        "images": len(plan.uploads),  # every pass's: the summary counts them so
         "host": s.host,
+        "mode": s.mode,
     }
     if users is not None:
         planned["users"] = users
@@ -200,13 +210,17 @@ def load_dataset(settings: Settings, project_dir: Path) -> Dataset:
 
 
 def check_reachable(client: KantaClient) -> None:
-    """Fail fast when nothing answers at the host; any HTTP answer at all counts as reachable."""
+    """Fail fast when nothing answers at the host, or what answers is not Kanta: its health route answers
+    ``{"status": "ok"}`` and its events route a list of events (docs/kanta-contract.md)."""
     answer = client.health()
     if answer.status == 0:
         raise BadInput(
             f"nothing answers at {client.host} ({answer.error}); start Kanta there, pass -H URL,"
             " or add --standin"
         )
+    not_kanta = client.not_kanta(answer)
+    if not_kanta:
+        raise BadInput(f"{client.host} is not Kanta: {not_kanta}; pass -H with Kanta's URL, or add --standin")
 
 
 def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
@@ -220,23 +234,30 @@ def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
 
 
 def ledger_path(settings: Settings) -> Path | None:
+    if settings.mode == "bench":
+        return None  # a bench run never resumes: every run measures a whole upload into new events
     if settings.ledger:
         return Path(settings.ledger).expanduser()
     if settings.standin:
-        return None  # a --standin server dies with the run: nothing to resume there
+        return None  # a --standin server dies with the process: its web UI runs resume from memory
     return ledgers.default_path(settings.host, settings.event_code)
 
 
-def look_at_events(plan: Plan, client: KantaClient, known: frozenset[str]) -> Plan:
-    """What the run's events hold before the first upload; refuse to fill one again silently.
+def look_at_events(plan: Plan, client: KantaClient) -> Plan:
+    """What the run's events hold before the first upload, and what the run will do about it.
 
-    known: uuids this process's earlier runs made (a web UI "New" run is a deliberate repeat).
+    seed: a resumed run knows its copies from its ledger; any other run sorts what the event holds by
+    content: copies of the data set count (uploaded again only if missing; --fresh removes them first;
+    copies beyond what the data set needs are removed), other images are refused unless --allow-existing,
+    and never touched. bench: the run's events are new, and must be empty.
     """
     s = plan.settings
     memory = plan.memory
     pre_existing: dict[str, frozenset[str]] = {}
     notes: list[str] = list(plan.notes)
     present: dict[int, str] = {}
+    remove: dict[str, tuple[str, ...]] = {}
+    foreign_count: dict[str, int] = {}
     for code in plan.event_codes:
         listing = client.list_event(code)
         if listing is None:
@@ -252,38 +273,64 @@ def look_at_events(plan: Plan, client: KantaClient, known: frozenset[str]) -> Pl
         if plan.resuming:
             pre_existing[code] = frozenset(memory.pre_existing.get(code, set()))
             continue
-        held = frozenset(u for u in listing if u not in known)
         pre_existing[code] = frozenset(listing)
-        if not held:
+        if not listing:
             continue
-        digests = {u: client.blob_digest(listing[u].blob_url) for u in held}
+        where = f"event {code} at {s.host}"
+        if s.mode == "bench":
+            raise BadInput(f"{where} already holds {len(listing)} images; a --bench run needs a new event")
+        digests = {u: client.blob_digest(listing[u].blob_url) for u in listing}
+        unread = sum(1 for d in digests.values() if d is None)
+        if unread:
+            raise BadInput(
+                f"{where} already holds {len(listing)} images, and {unread} of their blobs could not be read,"
+                " so which are the data set's cannot be told; pass --blob-host HOST[:PORT]"
+            )
         uploads = [u for u in plan.uploads if u.event_code == code]
         need = Counter(plan.digest(u.index) for u in uploads)
-        have = Counter(d for d in digests.values() if d is not None)
-        matching = sum(min(n, have[d]) for d, n in need.items())
-        unread = sum(1 for d in digests.values() if d is None)
-        what = f"event {code} at {s.host} already holds {len(held)} images"
-        what += f" ({matching} match the data set by content"
-        what += f", {unread} could not be read)" if unread else ")"
-        if s.top_up:
-            if unread:
-                raise BadInput(f"{what}: --top-up needs to read every blob; pass --blob-host HOST[:PORT]")
-            pool: dict[str, list[str]] = defaultdict(list)
-            for u, d in digests.items():
-                pool[d or ""].append(u)
-            for u in uploads:
-                if pool[plan.digest(u.index)]:
-                    present[u.index] = pool[plan.digest(u.index)].pop(0)
-            notes.append(f"{what}; --top-up: uploading only the {len(uploads) - len(present)} it lacks")
-        elif s.allow_existing or s.fresh:
-            flag = "--allow-existing" if s.allow_existing else "--fresh"
-            notes.append(f"{what}; {flag}: uploading every image anyway")
-        else:
+        pool: dict[str, list[str]] = defaultdict(list)
+        for u, d in digests.items():
+            if d in need:
+                pool[d].append(u)
+        foreign = sum(1 for d in digests.values() if d not in need)
+        found = sum(map(len, pool.values()))
+        if foreign and not s.allow_existing:
             raise BadInput(
-                f"{what}; pass --top-up to upload only what it lacks, --allow-existing to upload every image"
-                " anyway, or another --event-code"
+                f"{where} holds {foreign} images that are not the data set's (and {found} copies of it);"
+                " pass --allow-existing to seed beside them (they are left untouched), or another"
+                " --event-code"
             )
-    return replace(plan, pre_existing=pre_existing, present=present, notes=tuple(notes))
+        ours: dict[int, str] = {}
+        for u in uploads:
+            if pool[plan.digest(u.index)]:
+                ours[u.index] = pool[plan.digest(u.index)].pop(0)
+        surplus = tuple(uid for uids in pool.values() for uid in uids)
+        other = f"; {foreign} other images there are left untouched" if foreign else ""
+        if s.fresh:
+            remove[code] = (*ours.values(), *surplus)
+            notes.append(
+                f"{where} holds {found} copies of the data set: --fresh removes them, then uploads all"
+                f" {len(uploads)}{other}"
+            )
+        else:
+            present.update(ours)
+            remove[code] = surplus
+            extra = f"; removing {len(surplus)} extra copies (the data set is wanted once)" if surplus else ""
+            lacking = len(uploads) - len(ours)
+            todo = f"uploading the {lacking} it lacks" if lacking else "nothing to upload, verifying them"
+            notes.append(
+                f"{where} already holds {len(ours)} of the {len(uploads)} images (by content):"
+                f" {todo}{extra}{other}"
+            )
+        foreign_count[code] = foreign
+    return replace(
+        plan,
+        pre_existing=pre_existing,
+        present=present,
+        remove=remove,
+        foreign=foreign_count,
+        notes=tuple(notes),
+    )
 
 
 def prepare(
@@ -292,13 +339,12 @@ def prepare(
     reach: bool = True,
     transport: Transport = urllib_transport,
     locust_outputs: dict[str, tuple[str, tuple[str, ...]]] | None = None,
-    known: frozenset[str] = frozenset(),
-    resume: bool = True,
+    remembered: ledgers.Memory | None = None,
     users: int | None = None,
 ) -> Plan:
     """Validate everything, load and encode the data set, look at the events; raises BadInput.
 
-    resume: read the ledger (only the first run of a process resumes; later web UI runs repeat).
+    remembered: what this process's earlier runs did, where no ledger file is kept (a --standin web UI).
     users: Locust's -u when it is known before the run (headless), to hold against a baseline.
     """
     check_settings(settings)
@@ -308,16 +354,18 @@ def prepare(
     path = ledger_path(settings)
     if path is not None and (found := check_output("--ledger", str(path))):
         raise BadInput(found)
-    memory = ledgers.read(path) if path is not None and resume and not settings.fresh else ledgers.Memory()
+    # Every start path (a rerun, the web UI's NEW) resumes what the ledger or this process remembers,
+    # except a reset (--fresh) and a benchmark, which always uploads everything.
+    memory = ledgers.Memory()
+    if settings.mode == "seed" and not settings.fresh:
+        memory = ledgers.read(path) if path is not None else copy.deepcopy(remembered or ledgers.Memory())
     plan = Plan(settings, dataset, encode(dataset, settings.event_code), path, memory)
-    check_baseline_fits(plan, baseline, users)
     if memory.data_set and memory.data_set != plan.data_set_key:
         # The ledger remembers another data set (or --loops) in this event: no resume. A new chain
-        # starts, and what the ledger recorded is the event's own, checked like any image already there.
-        memory = ledgers.Memory()
-        plan = replace(plan, memory=memory)
-    # A resumed --fresh-event run goes on in its own pass events; a new one gets new ones.
-    plan = plan.for_tag(memory.run_tag or uuid.uuid4().hex[:RUN_TAG_LEN])
+        # starts, and what the event holds is sorted by content like any image already there.
+        plan = replace(plan, memory=ledgers.Memory())
+    plan = plan.for_tag(uuid.uuid4().hex[:RUN_TAG_LEN])
+    check_baseline_fits(plan, baseline, users)
     if not reach:
         return plan
     client = KantaClient(settings.host, transport, settings.blob_host, timeout_s=HEALTH_TIMEOUT_S)
@@ -325,4 +373,4 @@ def prepare(
     # Listing waits for a DB connection: a Kanta still draining an earlier run's backlog (the rerun
     # that resumes a stopped run) answers it slowly, though its health answers at once.
     client.timeout_s = max(HEALTH_TIMEOUT_S, settings.request_timeout)
-    return look_at_events(plan, client, known)
+    return look_at_events(plan, client)

@@ -57,7 +57,7 @@ def snapshot(run: Run | None, now: float | None = None) -> dict[str, Any]:
         "host": run.settings.host,
         "end_stage": run.settings.wait_stage,
         **c,
-        "rate_per_s": round(run.summary.rate_per_s if run.summary else rate_now, 2),
+        "rate_per_s": round((run.summary.rate_per_s or 0.0) if run.summary else rate_now, 2),
         "eta_s": round(left / done_rate, 1) if done_rate > 0 and left else (0.0 if not left else None),
         "elapsed_s": round(end - run.started_at, 1),
         "outage_s": outage,

@@ -87,7 +87,8 @@ class Run:
         self.resent = 0  # images in doubt sent again because the event did not hold them
         self._backlogs: deque[tuple[float, int]] = deque()  # (poll time, accepted but unlisted)
         self.lost_ever: list[int] = []
-        self.removed = 0
+        self.removed = 0  # extra copies this run made, deleted at the end
+        self.cleared = 0  # copies of the data set the event held before, deleted before the first upload
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
         self.clusters: Clusters | None = None
         self.error = ""  # an internal error ended the run (a greenlet died): exit 1, said in one line
@@ -122,6 +123,22 @@ class Run:
             q.preset(i, uid, resumed=False, present=True)
             self.stages.accepted(i, uid, None, counted=False)
             self._write("present", i, uuid=uid)
+
+    def clear_before(self) -> None:
+        """Before the first upload: delete the copies the plan says go (--fresh: every copy of the data set
+        the event held; otherwise copies beyond the one wanted). Never an image that is not the data set's."""
+        for code, uuids in self.plan.remove.items():
+            for uid in uuids:
+                status = self.client.delete_image(code, uid)
+                if status in (200, 204, 404):
+                    self.cleared += status != 404
+                    self.readback.gone.add(uid)
+                    if self.ledger is not None:
+                        self.ledger.write("removed", "", uuid=uid, before=True)
+                else:
+                    self.copy_verdict["extra"].append(
+                        f"{uid} (held before; DELETE answered {status or 'nothing'})"
+                    )
 
     def _write(self, kind: str, index: int, **fields: object) -> None:
         if self.ledger is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import gevent
 
 from .cluster import Coordinator, SeedLink
+from .ledger import ProcessLedger
 from .options import Settings
 from .preflight import Plan
 from .run import Run
@@ -22,15 +23,15 @@ class Session:
     settings: Settings | None = None
     plan: Plan | None = None  # prepared ahead (headless, or a web UI form check), used by the next run
     run: Run | None = None  # the current (or last) run, on the coordinating process
-    runs: int = 0  # runs started by this process (the ledger resumes only the first)
-    known_uuids: set[str] = field(default_factory=set)  # copies this process's runs made (web UI repeats)
+    runs: int = 0  # runs started by this process
+    # What this process's runs did, where no ledger file is kept: the web UI's NEW resumes from it.
+    memory: ProcessLedger = field(default_factory=ProcessLedger)
     standin: StandinProcess | None = None
     end_reason: str = ""  # why the current run is ending, when it ends by itself
     stop_signals: int = 0  # SIGINT/SIGTERM received: 1 stops gracefully, 2 at once
     stop_why: str = ""  # what the summary says stopped the run
     stopper: Any = None  # the greenlet stopping the run gracefully
     stop_kind: str = ""  # sigint (our handler's stopper) | sigterm (Locust's shutdown)
-    summary_printed: bool = False
 
 
 def session_of(environment: Any) -> Session:

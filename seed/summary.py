@@ -54,6 +54,13 @@ class Faces:
     images_without: int = 0
     total: int = 0  # faces counted over the images
     faceless: list[str] = field(default_factory=list)
+    expected: int = 0  # images that should get a face (expected.face_rule)
+    least: int = 0  # of those, how many must, for the run to pass
+    rule: str = ""  # the rule, as said ("" when the run did not wait for faces, or a check replaces it)
+
+    def too_few(self) -> bool:
+        """Far fewer faces than the data set should have: face detection is broken, the images unusable."""
+        return bool(self.rule) and self.images_with_faces < self.least
 
 
 @dataclass
@@ -89,6 +96,11 @@ class Summary:
     spawn_rate: float = 0.0
     processes: int = 1
     loops: int = 1
+    mode: str = "seed"  # seed (converge to the data set exactly once) | bench (a new event per run)
+    measured: bool = True  # this run uploaded something: its rate and latency are of those uploads
+    again: str = ""  # what to do after a run that did not finish (only what is true of this run)
+    work_ran_out: bool = False  # every image was handed out at some point (ramp-up advice needs it)
+    cleared: int = 0  # copies of the data set the event held, deleted before the first upload
     # uploads
     uploaded: int = 0  # images with a 202 (or found by content) that counts
     failed: int = 0
@@ -99,7 +111,7 @@ class Summary:
     attempts: int = 0
     retries: int = 0
     fail_ratio: float = 0.0
-    rate_per_s: float = 0.0  # 202s per second over the upload window
+    rate_per_s: float | None = 0.0  # 202s per second over the upload window (None: nothing uploaded)
     upload_window_s: float | None = None
     steady_rate_per_s: float | None = None  # 202s per second between ramp-up's end and the queue's drain
     steady_window_s: float | None = None
@@ -149,6 +161,8 @@ class Summary:
     def complete(self) -> bool:
         """Every image at the run's end stage, exactly one copy of each in the event."""
         if self.error or self.extra_copies or self.missing:
+            return False
+        if not self.stopped_early and not self.timed and self.faces.too_few():
             return False
         if self.timed:
             return self.failed == 0 and not self.lost
@@ -237,14 +251,16 @@ class Summary:
 
     def verdict_text(self) -> str:
         word = self.result.upper() if self.exit_code else self.result
-        again = (
-            "rerun the same command to resume"
-            if self.ledger
-            else "no ledger was kept (a --standin server dies with its run), so a rerun starts over"
+        again = self.again or "rerun the same command to resume"
+        not_all = (
+            "the images are stored, but far fewer have faces than the data set should (see faces):"
+            " is Kanta's face detection working?"
+            if self.faces.too_few() and self.done() == self.images and not self.failed
+            else f"not every image made it (see below); {again}"
         )
         why = {
             EXIT_OK: self.pass_text(),
-            EXIT_NOT_ALL: f"not every image made it (see below); {again}",
+            EXIT_NOT_ALL: not_all,
             EXIT_REGRESSION: "every image made it, but a check or the baseline failed",
         }[self.exit_code]
         if self.stopped_early and not self.timed:
@@ -262,14 +278,25 @@ class Summary:
             return (
                 "every image was accepted (202) once; not read back (--wait-for accepted): not proven stored"
             )
-        return "every image is where it should be, exactly once"
+        times = f" {self.loops} times" if self.loops > 1 and self.mode == "seed" else ""
+        if not self.measured:
+            return (
+                f"every image is where it should be, exactly once{times}; nothing uploaded (nothing measured)"
+            )
+        return f"every image is where it should be, exactly once{times}"
+
+    @property
+    def already(self) -> int:
+        """Images that were in the event before this run (by the ledger, or found by content)."""
+        return self.resumed + self.present
 
     def uploaded_text(self) -> str:
-        parts = [f"{self.uploaded}/{self.images}"]
-        if self.resumed:
-            parts.append(f"{self.resumed} by an earlier run (ledger)")
-        if self.present:
-            parts.append(f"{self.present} already in the event (--top-up)")
+        now = self.uploaded - self.already
+        parts = [f"{now} ({self.already} already there)" if self.already else f"{now}/{self.images}"]
+        if self.cleared:
+            parts.append(
+                f"{self.cleared} copies removed first ({'--fresh' if self.mode == 'seed' else 'reset'})"
+            )
         if self.failed:
             parts.append(f"failed {self.failed}")
         if self.not_attempted:
@@ -313,6 +340,9 @@ class Summary:
         )
         if f.faceless:
             text += f"; none found in {len(f.faceless)}: {shorten(f.faceless)}"
+        if f.rule:
+            verdict = "TOO FEW" if f.too_few() else "enough"
+            text += f"; {verdict}: at least {f.least} of the {f.expected} expected to have a face must ({f.rule})"
         return text
 
     def pipeline_text(self) -> str:
@@ -337,6 +367,11 @@ class Summary:
         return text
 
     def rate_text(self) -> str:
+        if self.rate_per_s is None:
+            return (
+                f"nothing measured: this run uploaded nothing ({self.already} already there),"
+                f" wall {self.wall_s:.1f} s"
+            )
         window = f" over {self.upload_window_s:.1f} s" if self.upload_window_s else ""
         text = f"{self.rate_per_s:.1f} uploads/s (202s){window} with {users_text(self)}"
         text += f", wall {self.wall_s:.1f} s"
@@ -371,7 +406,9 @@ def users_text(s: Summary) -> str:
     started = s.users_started or s.users
     if started >= s.users:
         return f"{s.users} users"
-    return f"{s.users} users ({started} had started when the work ran out; raise -r to ramp up faster)"
+    if s.work_ran_out and not s.stopped_early:
+        return f"{s.users} users ({started} had started when the work ran out; raise -r to ramp up faster)"
+    return f"{s.users} users ({started} had started)"
 
 
 def counted(n: int, word: str) -> str:

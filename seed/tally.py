@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from locust import __version__ as locust_version
 
 from . import __version__, checks, kanta
+from .expected import face_rule
 from .figures import percentile, rate
 from .options import Settings
 from .run import Run
@@ -29,15 +30,27 @@ class RunParams:
     users: int = 0
     spawn_rate: float = 0.0
     run_time: float | None = None
+    headless: bool = True  # where the advice after a stop points: a rerun, or the web UI's NEW
 
 
 def tally(run: Run, params: RunParams, reason: str, stopped: bool = False, timed: bool = False) -> Summary:
     """The summary of an ended run, its checks and baseline applied, its exit code decided."""
     summary = summarize(run, params, reason, stopped, timed)
     summary.regressions = gate(run, summary)
-    summary.baseline = baseline_text(run.settings, summary.regressions)
+    summary.baseline = baseline_text(run.settings, summary)
     summary.decide()
     return summary
+
+
+def again_text(run: Run, params: RunParams) -> str:
+    """What to do after a run that did not finish: only what is true of this run."""
+    if run.settings.mode == "bench":
+        return "a rerun measures again, in new events"
+    if run.plan.ledger_path is not None:
+        return "rerun the same command to resume" if params.headless else "NEW resumes where it stopped"
+    if params.headless:
+        return "no ledger was kept (a --standin server ends with its process), so a rerun starts over"
+    return "NEW resumes where it stopped (this process remembers what it stored)"
 
 
 def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bool) -> Summary:
@@ -53,6 +66,8 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
     usage = run.usage
     cpu_s = sum(cpu for cpu, _ in usage.values())
     uploads_done = len(run.latencies)
+    measured = bool(run.first_accepts)  # this run's own uploads: the figures are of those
+    rule = face_rule(img.member for img in plan.dataset.images)
     faceless = [entries[i].member for i in accepted if (st := run.stages.stages.get(i)) and st.faceless]
     with_faces = [i for i in accepted if (st := run.stages.stages.get(i)) and st.faces > 0]
     looked = [i for i in accepted if run.readback.processed(i)]
@@ -91,7 +106,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         attempts=sum(e.attempts for e in entries),
         retries=q.retries,
         fail_ratio=round(q.failed_attempts / max(1, sum(e.attempts for e in entries)), 4),
-        rate_per_s=round(rate(len(firsts), start, upload_end), 2),
+        rate_per_s=round(rate(len(firsts), start, upload_end), 2) if measured else None,
         upload_window_s=round(upload_end - start, 3)
         if start is not None and upload_end is not None
         else None,
@@ -105,6 +120,11 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         stopped_early=stopped,
         stop_reason=reason if stopped else "",
         timed=timed,
+        mode=s.mode,
+        measured=measured,
+        again=again_text(run, params),
+        work_ran_out=run.drained_at is not None,
+        cleared=run.cleared,
         resumed=sum(1 for e in entries if e.resumed),
         present=sum(1 for e in entries if e.present),
         verify=s.verify,
@@ -128,10 +148,15 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
             images_without=len(faceless),
             total=sum(run.stages.stages[i].faces for i in with_faces),
             faceless=faceless,
+            expected=rule.expected * s.loops,
+            least=rule.least * s.loops,
+            rule=rule.basis if s.wait_stage == "faces" and "min_faces_share" not in s.checks else "",
         ),
         clusters=run.clusters,
         foreign_images=len(verdict["foreign"]),
-        held_before=max(0, sum(map(len, plan.pre_existing.values())) - sum(1 for e in entries if e.present)),
+        held_before=sum(plan.foreign.values())
+        if not plan.resuming
+        else max(0, sum(map(len, plan.pre_existing.values())) - sum(1 for e in entries if e.present)),
         readback_polls=run.readback.polls,
         unreadable_polls=run.readback.unreadable,
         client_cpu_s=round(cpu_s, 3),
@@ -207,23 +232,30 @@ def failure_text(r: Result | None) -> str:
     return f"{r.status} {r.error}".strip()
 
 
-def baseline_text(s: Settings, regressions: list[str]) -> str:
+def baseline_text(s: Settings, summary: Summary) -> str:
     """That a baseline was compared, and how it came out: a gate that passed is seen to have run."""
     if not s.baselines:
         return ""
     against = ", ".join(s.baselines)
-    found = sum(1 for m in regressions if m.startswith(("regression-", "baseline")))
+    if not summary.measured:
+        return f"not compared with {against}: nothing measured (this run uploaded nothing)"
+    found = sum(1 for m in summary.regressions if m.startswith(("regression-", "baseline")))
+    forced = " (--force-compare: compared though the runs differ)" if s.force_compare else ""
     if found:
-        return f"compared with {against}: {found} problem(s), below"
-    return f"compared with {against}: no figure worse by more than {s.max_regression:.0%}"
+        return f"compared with {against}{forced}: {found} problem(s), below"
+    return f"compared with {against}{forced}: no figure worse by more than {s.max_regression:.0%}"
 
 
 def gate(run: Run, summary: Summary) -> list[str]:
-    """Breached checks and regressions against the baseline: each one a message, exit code 3."""
+    """Breached checks and regressions against the baseline: each one a message, exit code 3.
+
+    A run that uploaded nothing measured nothing: every check it asked for fails as not measured, and it
+    is compared with no baseline (a rerun that found everything in place is no regression).
+    """
     s = run.settings
     figures = summary.to_dict()
     problems = checks.evaluate_checks(figures, s.checks)
-    if s.baselines:
+    if s.baselines and summary.measured:
         try:
             baseline = checks.load_baselines(s.baselines)
         except checks.BaselineError as e:

@@ -66,7 +66,7 @@ class KantaUploader(FastHttpUser):
             with self.client.post(
                 kanta.url(s.host, kanta.EVENTS_PATH), json=body, name=kanta.EVENT_ROW, catch_response=True
             ) as resp:
-                status, text = int(resp.status_code or 0), (resp.text or "")[:300]
+                status, text = int(resp.status_code or 0), kanta.brief(resp.text or "")
                 if status == 201 or (status == 400 and "already exists" in text):
                     resp.success()
                     return True, "created" if status == 201 else "already existed"
@@ -127,7 +127,7 @@ class KantaUploader(FastHttpUser):
         if status == 0:
             return Result(ok=False, error=f"no answer: {resp.error}", **common)
         return Result(
-            ok=False, error=(resp.text or "")[:200], retry_after_s=parse_retry_after(resp.headers), **common
+            ok=False, error=kanta.brief(resp.text or ""), retry_after_s=parse_retry_after(resp.headers), **common
         )
 
     def on_stop(self) -> None:

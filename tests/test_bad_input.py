@@ -88,8 +88,8 @@ def make_case(tmp_path, case: str) -> tuple[list[str], str, bool]:
         return ["--check-p95-ms", "-5"], "--check-p95-ms -5 must be a number >= 0", True
     if case == "share-over-one":
         return ["--check-min-faces-share", "1.5"], "must be a share in 0..1", True
-    if case == "top-up-and-allow-existing":
-        return ["--top-up", "--allow-existing"], "contradict", True
+    if case == "bench-cleanup-without-bench":
+        return ["--bench-cleanup"], "--bench-cleanup deletes a --bench run's own events; add --bench", True
     if case == "strict-with-junk":
         return ["--strict"], "--strict: 1 member of", True
     if case == "zero-users":
@@ -139,7 +139,7 @@ CASES = [
     "baseline-old-schema",
     "negative-check",
     "share-over-one",
-    "top-up-and-allow-existing",
+    "bench-cleanup-without-bench",
     "strict-with-junk",
     "only-damaged-images",
     "zero-users",

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from seed.checks import BaselineError, comparable, compare, evaluate_checks, host_kind, load_baselines
+from seed.checks import (
+    CHECKS,
+    BaselineError,
+    comparable,
+    compare,
+    evaluate_checks,
+    host_kind,
+    load_baselines,
+)
 from seed.summary import SCHEMA
 
 NO_LIMITS = {"min_rate": None, "p50_ms": None, "p95_ms": None, "fail_ratio": None, "drain_s": None}
@@ -74,8 +82,27 @@ def test_every_breach_is_reported():
     assert names == ["check-min-rate", "check-p50-ms", "check-p95-ms", "check-fail-ratio", "check-drain-s"]
 
 
-def test_drain_check_passes_when_the_summary_has_no_drain():
-    assert evaluate_checks(summary(), {"drain_s": 0.001}) == []
+def test_a_check_without_its_figure_fails_as_not_measured():
+    assert evaluate_checks(summary(), {"drain_s": 0.001}) == ["check-drain-s: not measured (limit 0.001 s)"]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.name)
+def test_every_check_in_the_table_fails_when_it_cannot_be_evaluated(check):
+    """A check that cannot fail is no check: an impossible limit on a run that measured nothing fails."""
+    empty = {"schema": SCHEMA, "measured": False, "images": 165}
+    impossible = 1.0 if check.share else 1e9
+    (problem,) = evaluate_checks(empty, {check.name: impossible})
+    assert problem.startswith(f"{check.label}: not measured"), problem
+    (problem,) = evaluate_checks({"schema": SCHEMA}, {check.name: impossible})
+    assert problem.startswith(f"{check.label}: ") and ("not measured" in problem or "no clusters" in problem)
+
+
+def test_every_check_in_the_table_is_an_option_with_its_validation():
+    from seed.options import Settings, problems
+
+    for check in CHECKS:
+        settings = Settings(limits=((check.name, -1.0),))
+        assert any(p.startswith(f"{check.flag} -1 must be") for p in problems(settings)), check.flag
 
 
 def test_steady_rate_and_explicit_fail_ratio_win():

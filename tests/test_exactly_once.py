@@ -242,16 +242,17 @@ def test_an_event_that_already_holds_the_data_set(standin_factory, yale_zip, tmp
     assert first.returncode == 0, first.output[-3000:]
     other = tmp_path / "b"  # another folder, another user: no ledger of that run
     other.mkdir()
-    refused, _ = seed(standin, yale_zip, other)
-    assert refused.returncode == 2, refused.output[-3000:]
-    assert "already holds 165 images (165 match the data set by content)" in refused.output
-    topped, s = seed(standin, yale_zip, other, "--top-up")
-    assert topped.returncode == 0, topped.output[-3000:]
+    found, s = seed(standin, yale_zip, other)  # the copies are found by content: nothing to upload
+    assert found.returncode == 0, found.output[-3000:]
+    assert "already holds 165 of the 165 images (by content): nothing to upload" in found.output
     assert s["present"] == 165 and s["attempts"] == 0
+    topped, s = seed(standin, yale_zip, tmp_path / "c", "--top-up")  # what a seed run always does
+    assert topped.returncode == 0 and s["present"] == 165 and s["attempts"] == 0, topped.output[-3000:]
     assert stored_contents(standin, CODE) == times(1)
-    again, _ = seed(standin, yale_zip, other, "--allow-existing", "--fresh")
+    again, s = seed(standin, yale_zip, other, "--fresh")  # reset, then seed: still exactly once
     assert again.returncode == 0, again.output[-3000:]
-    assert stored_contents(standin, CODE) == times(2)  # asked for: every image again
+    assert s["cleared"] == 165 and s["attempts"] >= 165
+    assert stored_contents(standin, CODE) == times(1)
 
 
 def test_a_rerun_after_a_complete_run_uploads_nothing(standin_factory, yale_zip, tmp_path):
@@ -281,13 +282,13 @@ def test_another_data_set_in_a_seeded_event_is_no_resume_and_touches_nothing(
                 (subset / Path(name).name).write_bytes(zf.read(name))
     refused, _ = seed(standin, subset, tmp_path)
     assert refused.returncode == 2, refused.output[-3000:]
-    assert "already holds 165 images (11 match the data set by content)" in refused.output
-    topped, s = seed(standin, subset, tmp_path, "--top-up")
+    assert "holds 154 images that are not the data set's (and 11 copies of it)" in refused.output
+    topped, s = seed(standin, subset, tmp_path, "--allow-existing")
     assert topped.returncode == 0, topped.output[-3000:]
     assert s["present"] == 11 and s["attempts"] == 0 and s["removed"] == 0
     assert "the event also holds 154 images from before the run, untouched" in topped.output
     assert stored_contents(standin, CODE) == times(1)  # nothing uploaded, nothing deleted
-    again, s = seed(standin, yale_zip, tmp_path, "--top-up")  # and back to the whole set
+    again, s = seed(standin, yale_zip, tmp_path)  # and back to the whole set: found by content
     assert again.returncode == 0 and s["attempts"] == 0, again.output[-3000:]
     assert stored_contents(standin, CODE) == times(1)
 

@@ -148,6 +148,8 @@ def test_an_event_that_cannot_be_read_before_the_run_says_why(tmp_path, pics, wo
     waited: dict[str, float] = {}
 
     def transport(method: str, url: str, name: str, timeout_s: float) -> Answer:
+        if "/events" in url:
+            return Answer(200, b'{"events": []}')
         waited["pics" if "/pics" in url else "health"] = timeout_s
         return pics if "/pics" in url else Answer(200, b'{"status":"ok"}')
 

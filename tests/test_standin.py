@@ -18,6 +18,9 @@ import json
 import os
 import re
 import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -25,12 +28,13 @@ import urllib.parse
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from http.client import HTTPConnection, HTTPException
 
 import pytest
 
-from .helpers import http
+from .helpers import PROJECT, child_env, http
 
 JSON = {"Content-Type": "application/json"}
 UUID_HEX = re.compile(r"[0-9a-f]{32}")
@@ -561,7 +565,8 @@ def test_db_pool_timeout_drops_accepted_uploads_first_come_first_served(standin_
         " connection timed out, timeout 1.50"
     )
     assert log.count(line) == 3, log
-    assert standin_stats(server, CODE) == {**stats, "in_pipeline": 0}
+    # Unchanged since the pipeline went idle, but for the one GET /pics above (3 rows).
+    assert standin_stats(server, CODE) == {**stats, "in_pipeline": 0, "list_requests": 1, "rows_listed": 3}
     v1 = call("GET", f"{server.url}/api/v1/_standin/stats?event_code={CODE}")[1]
     assert {k: v1[k] for k in ("accepted", "stored", "dropped")} == {"accepted": 6, "stored": 3, "dropped": 3}
     assert standin_stats(server, "other-event")["accepted"] == 0
@@ -1050,3 +1055,352 @@ def test_fault_seed_repeats_the_sequence(standin_factory):
     for server, statuses in ((server_a, first), (server_b, second)):
         want = statuses.count(202)
         wait_for(lambda s=server, n=want: len(stored(s, CODE)) == n, what=f"{want} stored")
+
+
+# --- Kanta's timestamps ----------------------------------------------------------------------
+
+# As Kanta's JSON (pydantic v2) writes an aware UTC datetime: "Z", and a fraction only when it is not
+# zero, cut of trailing zeros. created_at is to the second (Azure's blob creation time).
+SECOND_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+KANTA_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{0,5}[1-9])?Z")
+FACELESS = ("faceless0", "faceless86", "faceless139")  # tags whose image_bytes the stand-in finds no face in
+
+
+def epoch(text: str) -> float:
+    return parse_time(text).timestamp()
+
+
+def test_timestamps_as_kanta_writes_them_created_at_is_the_blob_time(standin_factory):
+    server = faulty(standin_factory, "--detect-ms", "300")
+    tags = [f"stamp{i}" for i in range(5)] + [FACELESS[0]]
+    uids = {}
+    for tag in tags:
+        status, _, body = upload(server.url, CODE, image_bytes(tag))
+        assert status == 202, body
+        uids[body["uuid"]] = tag
+    stats = settle(server, CODE)
+    assert (stats["stored"], stats["processed"]) == (6, 6), stats
+    records = image_records(server, CODE)
+    accepted = dict(server.rows("SELECT uuid, accepted_at FROM uploads"))
+    _, items = list_pics(server.url, CODE)
+    assert {i["uuid"] for i in items} == set(uids)
+    with_faces = 0
+    for item in items:
+        uid, created, modified = item["uuid"], item["created_at"], item["last_modified"]
+        record = records[uid]
+        assert SECOND_STAMP.fullmatch(created), item
+        assert KANTA_STAMP.fullmatch(modified), item
+        # created_at is the blob's creation time (its file's mtime here), truncated to the second;
+        # the blob was written after the 202 and before the row was listed.
+        mtime_ns = os.stat(record["blob_path"]).st_mtime_ns
+        assert epoch(created) == mtime_ns // 10**9, (item, mtime_ns)
+        assert accepted[uid] <= mtime_ns / 1e9 <= record["stored_at"]
+        if item["faces"]:  # set again when the faces were written, with microseconds
+            with_faces += 1
+            assert abs(epoch(modified) - record["processed_at"]) < 1e-5, (item, record)
+            assert epoch(modified) > epoch(created)
+        else:  # a faceless image keeps its first last_modified (Kanta writes faces=0 over 0: no UPDATE)
+            assert uids[uid] == FACELESS[0] and record["processed_at"] is not None
+            assert modified == created
+        assert call("GET", f"{server.url}/pics/{uid}")[1]["image"] == item  # the same strings there
+    assert with_faces == 5
+
+
+def test_rows_of_an_older_standin_come_out_in_kantas_form(standin_factory):
+    # An older stand-in stored isoformat() text ("+00:00", no fraction when inserted): still read right.
+    server = faulty(standin_factory, "--instant")
+    a = upload(server.url, CODE, image_bytes("old-a"))[2]["uuid"]
+    b = upload(server.url, CODE, image_bytes("old-b"))[2]["uuid"]
+    settle(server, CODE)
+    server.kill()
+    with sqlite3.connect(server.db) as con:
+        for uid, created, modified in (
+            (a, "2026-12-06T05:27:47+00:00", "2026-12-06T05:27:47.153550+00:00"),
+            (b, "2026-12-06T05:27:48+00:00", "2026-12-06T05:27:48+00:00"),
+        ):
+            con.execute(
+                "UPDATE images SET created_at = ?, last_modified = ? WHERE uuid = ?", (created, modified, uid)
+            )
+    server.restart()
+    _, items = list_pics(server.url, CODE)
+    assert [(i["uuid"], i["created_at"], i["last_modified"]) for i in items] == [
+        (b, "2026-12-06T05:27:48Z", "2026-12-06T05:27:48Z"),
+        (a, "2026-12-06T05:27:47Z", "2026-12-06T05:27:47.15355Z"),
+    ]
+    assert [i["uuid"] for i in list_pics(server.url, CODE, date_from="2026-12-06T05:27:48Z")[1]] == [b]
+
+
+def test_clock_offset_moves_the_servers_clock(standin_factory):
+    offset = -400 * 86400 - 0.5  # 400 days and half a second behind
+    server = standin_factory("--instant", "--clock-offset", str(offset))
+    t0 = time.time()
+    status, body = create_event(server.url, CODE)
+    assert status == 201, body
+    status, headers, body = upload(server.url, CODE, image_bytes("face0"))
+    t1 = time.time()
+    assert status == 202, body
+    uid = body["uuid"]
+    settle(server, CODE)
+    record = image_records(server, CODE)[uid]
+    (item,) = list_pics(server.url, CODE)[1]
+    assert item["faces"] == 1
+
+    # created_at: the blob's creation time on the server's clock, to the second
+    mtime_ns = os.stat(record["blob_path"]).st_mtime_ns
+    assert epoch(item["created_at"]) == (mtime_ns + round(offset * 1e9)) // 10**9
+    # last_modified: when the faces were written, on the server's clock (processed_at is the true one)
+    assert abs(epoch(item["last_modified"]) - (record["processed_at"] + offset)) < 1e-5
+    # the answer's Date header (to the second) and the event's created_at: the same clock
+    date = parsedate_to_datetime(lower_keys(headers)["date"]).timestamp()
+    assert t0 + offset - 1.001 <= date <= t1 + offset
+    event_created = epoch(call("GET", f"{server.url}/events?event_code={CODE}")[1]["events"][0]["created_at"])
+    assert t0 + offset - 0.001 <= event_created <= t1 + offset
+    # the date filters compare with that clock: nothing was created in the true clock's last hour
+    an_hour_ago = datetime.fromtimestamp(t0 - 3600, timezone.utc).isoformat()
+    assert list_pics(server.url, CODE, date_from=an_hour_ago) == (200, [])
+    assert [i["uuid"] for i in list_pics(server.url, CODE, date_to=an_hour_ago)[1]] == [uid]
+
+    ahead = standin_factory("--instant", "--clock-offset", "3600")  # and ahead
+    t0 = time.time()
+    status, headers, _ = raw_request("GET", f"{ahead.url}/system/health", None, {})
+    assert status == 200
+    date = parsedate_to_datetime(lower_keys(headers)["date"]).timestamp()
+    assert t0 + 3600 - 1.001 <= date <= time.time() + 3600
+    for missing in ("/no-such-route", "/blobs/nothing"):  # every answer, not only the routes' own
+        status, headers, _ = raw_request("GET", f"{ahead.url}{missing}", None, {})
+        assert status == 404
+        assert parsedate_to_datetime(lower_keys(headers)["date"]).timestamp() >= t0 + 3600 - 1.001
+
+
+# --- GET /pics filters -----------------------------------------------------------------------
+
+
+def uuids_of(server, **params) -> list[str]:
+    status, items = list_pics(server.url, CODE, **{"limit": 200, **params})
+    assert status == 200, (params, items)
+    return [i["uuid"] for i in items]
+
+
+def test_list_date_filters_on_created_at_both_ends_inclusive(standin_factory):
+    server = faulty(standin_factory, "--instant")
+    assert create_event(server.url, "other-event")[0] == 201
+
+    def batch(tags) -> set[str]:
+        uids = set()
+        for tag in tags:
+            status, _, body = upload(server.url, CODE, image_bytes(tag))
+            assert status == 202, body
+            uids.add(body["uuid"])
+        settle(server)
+        return uids
+
+    first = batch(["d0", "d1", FACELESS[0]])
+    created = {i["uuid"]: i["created_at"] for i in list_pics(server.url, CODE)[1]}
+    t1 = max(epoch(created[u]) for u in first)  # the last second the first batch was created in
+    wait_for(lambda: time.time() >= t1 + 1, timeout=3, what="the next second")
+    second = batch(["d2", "d3", FACELESS[1]])
+    assert upload(server.url, "other-event", image_bytes("elsewhere"))[0] == 202  # same times, not listed
+    settle(server)
+    created = {i["uuid"]: i["created_at"] for i in list_pics(server.url, CODE)[1]}
+    assert set(created) == first | second
+    t2 = min(epoch(created[u]) for u in second)
+    assert t2 >= t1 + 1
+
+    def at(ts: float, tz: timezone = timezone.utc) -> datetime:
+        return datetime.fromtimestamp(ts, timezone.utc).astimezone(tz)
+
+    kanta = {u: c for u, c in created.items() if epoch(c) == t2}  # as Kanta writes them
+    assert kanta
+    # Inclusive at both ends: an image created at exactly the bound is in.
+    assert set(uuids_of(server, date_from=next(iter(kanta.values())))) == second
+    assert set(uuids_of(server, date_to=at(t1).isoformat())) == first
+    assert set(uuids_of(server, date_from=at(t1).isoformat(), date_to=at(t1).isoformat())) == {
+        u for u in first if epoch(created[u]) == t1
+    }
+    micro = timedelta(microseconds=1)
+    assert set(uuids_of(server, date_from=(at(t1) + micro).isoformat())) == second
+    assert set(uuids_of(server, date_to=(at(t2) - micro).isoformat())) == first
+    # Every form FastAPI reads as that instant: naive (UTC), an offset, Unix seconds and milliseconds.
+    for form in (
+        at(t2).strftime("%Y-%m-%dT%H:%M:%S"),
+        at(t2).strftime("%Y-%m-%d %H:%M:%S+00:00"),
+        at(t2, timezone(timedelta(hours=2))).isoformat(),
+        at(t2, timezone(timedelta(hours=-5, minutes=-30))).isoformat(),
+        str(int(t2)),
+        str(int(t2) * 1000),
+    ):
+        assert set(uuids_of(server, date_from=form)) == second, form
+    # A date alone is its midnight.
+    assert set(uuids_of(server, date_from=at(t1).date().isoformat())) == first | second
+    assert uuids_of(server, date_to=(at(t1).date() - timedelta(days=1)).isoformat()) == []
+    # With the face filters and paging: filter first, then order, then the page.
+    assert set(uuids_of(server, date_from=str(int(t2)), max_faces=0)) == {
+        u for u in second if faces_of(server.url, u) == 0
+    }
+    full = uuids_of(server, date_from=str(int(t2)))
+    pages = [uuids_of(server, date_from=str(int(t2)), limit=2, offset=o) for o in (0, 2, 4)]
+    assert [len(p) for p in pages] == [2, 1, 0]
+    assert [u for p in pages for u in p] == full
+    assert standin_stats(server, CODE)["list_requests"] >= 15
+
+
+def test_list_face_filters_at_least_and_at_most(standin_factory):
+    server = faulty(standin_factory, "--instant")
+    tags = ["f0", "f1", "f2", *FACELESS]
+    for tag in tags:
+        assert upload(server.url, CODE, image_bytes(tag))[0] == 202
+    settle(server, CODE)
+    faces = {i["uuid"]: i["faces"] for i in list_pics(server.url, CODE)[1]}
+    assert sorted(faces.values()) == [0, 0, 0, 1, 1, 1]  # the stand-in finds none in FACELESS
+    none, one = ({u for u, n in faces.items() if n == k} for k in (0, 1))
+    for params, want in (
+        ({"min_faces": 1}, one),
+        ({"max_faces": 0}, none),  # as on a real server: just the images still at 0 faces
+        ({"min_faces": 0, "max_faces": 0}, none),
+        ({"min_faces": 1, "max_faces": 1}, one),
+        ({"min_faces": 0}, none | one),
+        ({"max_faces": 5}, none | one),
+        ({"min_faces": 2}, set()),
+        ({"min_faces": 1, "max_faces": 0}, set()),
+    ):
+        assert set(uuids_of(server, **params)) == want, params
+    assert len(uuids_of(server, min_faces=1, limit=2)) == 2
+    stats = standin_stats(server, CODE)
+    assert (stats["list_requests"], stats["rows_listed"]) == (1 + 8 + 1, 6 + (3 + 3 + 3 + 3 + 6 + 6) + 2)
+
+
+BAD_FILTERS = {
+    "date_from": ["yesterday", "", "2026-13-01", "2026-12-06T24:00:00", "2026-12-06T05:27:47.1234567Z"],
+    "date_to": ["2026-02-30", "12/06/2026", "2026-12-06T05:27:47+24:00"],
+    "min_faces": ["-1", "1.5", "one", "", "99999999999999999999"],
+    "max_faces": ["-1", "x", ""],
+}
+
+
+def test_list_filters_bad_values_422_as_fastapi(standin_factory):
+    server = faulty(standin_factory, "--instant")
+    for name, values in BAD_FILTERS.items():
+        for value in values:
+            status, body = list_pics(server.url, CODE, **{name: value})
+            assert status == 422, (name, value, body)
+            assert [d["loc"] for d in body["detail"]] == [["query", name]], body
+    # FastAPI names every bad value at once, and checks them before the route looks the event up.
+    status, body = list_pics(server.url, "no-such-event", date_from="x", max_faces="-1", limit="0")
+    assert status == 422, body
+    assert sorted(d["loc"][1] for d in body["detail"]) == ["date_from", "limit", "max_faces"]
+    for good in (
+        {"min_faces": "0", "max_faces": "0"},
+        {"date_from": "2026-12-06"},
+        {"date_from": "2026-12-06T05:27Z"},
+        {"date_to": "1700000000"},
+        {"date_from": "1700000000000.5"},
+    ):
+        assert list_pics(server.url, CODE, **good) == (200, []), good
+    assert standin_stats(server, CODE)["list_requests"] == 5  # a 422 lists nothing
+
+
+# --- a broken Kanta --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_faces_every_image_processed_but_none_found(standin_factory, mode):
+    tags = [f"face{i}" for i in range(6)]
+    stock = faulty(standin_factory, "--instant")  # the same contents, where detection works
+    for tag in tags:
+        assert upload(stock.url, CODE, image_bytes(tag))[0] == 202
+    settle(stock, CODE)
+    assert [r["faces"] for r in image_records(stock, CODE).values()] == [1] * 6
+
+    server = faulty(standin_factory, "--no-faces", *MODES[mode])
+    uids = [upload(server.url, CODE, image_bytes(tag))[2]["uuid"] for tag in tags]
+    stats = settle(server, CODE)
+    assert (stats["accepted"], stats["stored"], stats["processed"], stats["dropped"]) == (6, 6, 6, 0)
+    records = image_records(server, CODE)
+    assert set(records) == set(uids)
+    assert all(r["faces"] == 0 and r["processed_at"] is not None for r in records.values())
+    _, items = list_pics(server.url, CODE)
+    assert {i["uuid"]: i["faces"] for i in items} == dict.fromkeys(uids, 0)
+    # As Kanta leaves a faceless image: faces 0 over 0 is no update, so last_modified does not move.
+    assert all(i["last_modified"] == i["created_at"] for i in items)
+    assert server.rows("SELECT count(*) FROM faces") == [(0,)]
+    assert call("GET", f"{server.url}/pics/{uids[0]}")[1]["faces"] == []
+    assert call("GET", f"{server.url}/clusters?event_code={CODE}") == (200, [])
+    assert set(uuids_of(server, max_faces=0)) == set(uids)
+    assert uuids_of(server, min_faces=1) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_detection_dies_images_stay_stored_with_0_faces(standin_factory, mode):
+    # One DB connection: a job hung in detection would keep it and the next jobs would time out.
+    # These die and let go, as the jobs of a killed Kanta are gone.
+    flags = ("--detection-dies", "--db-pool", "1", "--db-pool-timeout", "5", *MODES[mode])
+    server = faulty(standin_factory, *flags)
+    uids = [upload(server.url, CODE, image_bytes(f"face{i}"))[2]["uuid"] for i in range(5)]
+    stats = settle(server, CODE)
+    assert (stats["accepted"], stats["stored"], stats["processed"], stats["dropped"]) == (5, 5, 0, 0)
+    assert (stats["detection_died"], stats["in_pipeline"]) == (5, 0)
+    assert upload_outcomes(server) == dict.fromkeys(uids, "stored")
+    records = image_records(server, CODE)
+    assert all(r["faces"] == 0 and r["processed_at"] is None for r in records.values())
+    _, items = list_pics(server.url, CODE)
+    assert {i["uuid"]: i["faces"] for i in items} == dict.fromkeys(uids, 0)
+    assert all(i["last_modified"] == i["created_at"] for i in items)  # never set again
+    assert server.rows("SELECT count(*) FROM faces") == [(0,)]
+    assert call("GET", f"{server.url}/pics/{uids[0]}")[1]["faces"] == []
+
+
+def test_cost_per_image_ms_holds_the_loop_for_each_load_of_the_event(standin_factory):
+    # 20 images stored without the cost, then the same database under --cost-per-image-ms.
+    server = faulty(standin_factory, "--instant")
+    for i in range(20):
+        assert upload(server.url, CODE, image_bytes(f"cost{i}"))[0] == 202
+    assert settle(server, CODE)["event_loads"] == 0  # no cost, nothing counted
+
+    server.extra_args = ["--instant", "--cost-per-image-ms", "1000"]  # 1 ms per image: 20 ms a load
+    server.restart()
+    assert list_pics(server.url, CODE, limit=5)[0] == 200
+    assert call("GET", f"{server.url}/clusters?event_code={CODE}")[0] == 200
+    assert call("GET", f"{server.url}/events?event_code={CODE}")[0] == 200
+    assert upload(server.url, CODE, image_bytes("cost20"))[0] == 202  # its job loads the event again
+    stats = settle(server, CODE)
+    assert (stats["event_loads"], stats["event_load_ms"]) == (5, 5 * 20.0), stats
+    assert (stats["list_requests"], stats["rows_listed"]) == (1, 5)
+
+    # 100 ms per image: a list holds the loop for 2.1 s, and an upload sent meanwhile waits its turn.
+    server.extra_args = ["--instant", "--cost-per-image-ms", "100000"]
+    server.restart()
+    finished: list[str] = []
+    answers: dict[str, object] = {}
+
+    def run(name: str, request) -> None:
+        answers[name] = request()
+        finished.append(name)
+
+    lister = threading.Thread(target=run, args=("list", lambda: list_pics(server.url, CODE)[0]))
+    lister.start()
+    wait_for(lambda: standin_stats(server)["loop_held"], what="the list holding the loop")
+    uploader = threading.Thread(
+        target=run, args=("upload", lambda: upload(server.url, CODE, image_bytes("cost21"))[0])
+    )
+    uploader.start()
+    wait_for(lambda: standin_stats(server)["waiting_for_loop"] == 1, what="the upload waiting for the loop")
+    lister.join(timeout=30)
+    uploader.join(timeout=30)
+    assert finished == ["list", "upload"]
+    assert answers == {"list": 200, "upload": 202}
+    stats = standin_stats(server, CODE)
+    assert stats["event_load_ms"] >= 2 * 2100.0, stats
+
+
+def test_help_names_the_broken_kanta_flags():
+    def standin(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "seed.standin", *args]
+        return subprocess.run(cmd, cwd=PROJECT, env=child_env(), capture_output=True, text=True, timeout=60)
+
+    out = standin("-h")
+    assert out.returncode == 0, out.stderr
+    for flag in ("--no-faces", "--detection-dies", "--clock-offset", "--cost-per-image-ms"):
+        assert flag in out.stdout, flag
+    for bad in (("--clock-offset", "soon"), ("--cost-per-image-ms", "-1"), ("--clock-offset", "1e12")):
+        out = standin(*bad)
+        assert out.returncode == 2 and bad[0] in out.stderr, (bad, out.stderr)

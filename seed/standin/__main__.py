@@ -17,10 +17,11 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
-from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
+from gevent.pywsgi import WSGIHandler, WSGIServer, format_date_time  # noqa: E402
 
 from .app import create_app  # noqa: E402
 from .faults import Faults  # noqa: E402
@@ -31,10 +32,12 @@ LISTEN_BACKLOG = 1024  # a burst of new connections must queue, not be refused
 
 
 class SocketExposingHandler(WSGIHandler):
-    """Puts the client socket in the WSGI environ so a fault can reset the connection, and closes
-    a keep-alive connection that stays idle for ``keep_alive_s`` (uvicorn's ``timeout_keep_alive``)."""
+    """Puts the client socket in the WSGI environ so a fault can reset the connection, closes a
+    keep-alive connection that stays idle for ``keep_alive_s`` (uvicorn's ``timeout_keep_alive``),
+    and dates every answer on the server's clock (``clock_offset_s`` off the true one)."""
 
     keep_alive_s = 5.0
+    clock_offset_s = 0.0
 
     def __init__(self, sock, address, server, rfile=None):
         # pywsgi writes a response's headers and body separately: without TCP_NODELAY, Nagle and the
@@ -53,6 +56,13 @@ class SocketExposingHandler(WSGIHandler):
         env = super().get_environ()
         env["standin.socket"] = self.socket
         return env
+
+    def finalize_headers(self):
+        if self.provided_date is None and self.clock_offset_s:
+            date = format_date_time(time.time() + self.clock_offset_s)
+            self.response_headers.append((b"Date", date))
+            self.provided_date = date
+        super().finalize_headers()
 
 
 class StandinServer(WSGIServer):
@@ -80,6 +90,16 @@ def non_negative(text: str) -> float:
     return value
 
 
+MAX_CLOCK_OFFSET_S = 10 * 365 * 86400
+
+
+def clock_offset(text: str) -> float:
+    value = float(text)
+    if not abs(value) <= MAX_CLOCK_OFFSET_S:
+        raise argparse.ArgumentTypeError(f"{text} is more than 10 years off")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m seed.standin", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -92,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="close a keep-alive connection idle this long, as uvicorn does; 0 keeps it (default 5)",
     )
+    p.add_argument(
+        "--clock-offset",
+        type=clock_offset,
+        default=0.0,
+        metavar="S",
+        help="the server's clock is S seconds off (may be negative): created_at, last_modified and"
+        " the HTTP Date header (default 0)",
+    )
     pipe = p.add_argument_group("pipeline (defaults: a stock Kanta)")
     pipe.add_argument("--workers", type=positive_int, default=4, help="face-detection workers (default 4)")
     pipe.add_argument("--detect-ms", type=non_negative, default=100.0, help="detection time per image (100)")
@@ -103,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--instant", action="store_true", help="no pipeline: store --store-delay after the 202")
     pipe.add_argument(
         "--store-delay", type=float, default=0.02, help="with --instant: seconds from 202 to stored (0.02)"
+    )
+    pipe.add_argument(
+        "--cost-per-image-ms",
+        type=non_negative,
+        default=0.0,
+        metavar="X",
+        help="every load of an event (GET /pics, an upload and its job, GET /clusters, GET /events)"
+        " holds the event loop X ms more per 1,000 images in the event; default 0 (a real Kanta's"
+        " GET /pics took 100-190 ms at 1,650 images: X 60-115)",
     )
     faults = p.add_argument_group("faults (uploads only; seeded, so a run is repeatable)")
     faults.add_argument("--error-rate", type=rate, default=0.0, help="share answered 503")
@@ -117,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--garbled-list", action="store_true", help='GET /pics lists "faces": "n/a" (a server gone wrong)'
     )
     faults.add_argument("--fault-seed", type=int, default=0, help="RNG seed for the faults")
+    broken = p.add_argument_group("a broken Kanta (every image)")
+    broken.add_argument(
+        "--no-faces",
+        action="store_true",
+        help="face detection is broken: it runs but finds no face (listed with faces 0, last_modified"
+        " unmoved, as Kanta leaves a faceless image)",
+    )
+    broken.add_argument(
+        "--detection-dies",
+        action="store_true",
+        help="a job dies as it reaches face detection (as in a Kanta killed mid-run): stored and listed"
+        " with faces 0, never processed",
+    )
     return p
 
 
@@ -142,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     db = args.db or Path(tempfile.mkdtemp(prefix="kanta-standin-")) / "kanta.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     blobs = args.blobs or db.parent / "blobs"
-    store = Store(db, blobs)
+    store = Store(db, blobs, clock_offset_s=args.clock_offset)
     store.forget_unfinished()
     pipeline = Pipeline(
         store,
@@ -154,9 +204,13 @@ def main(argv: list[str] | None = None) -> int:
             db_pool_timeout_s=args.db_pool_timeout,
             loop_s=args.loop_ms / 1000,
             store_delay_s=args.store_delay,
+            no_faces=args.no_faces,
+            detection_dies=args.detection_dies,
+            cost_per_image_s=args.cost_per_image_ms / 1000 / 1000,
         ),
     )
     SocketExposingHandler.keep_alive_s = args.keep_alive_s
+    SocketExposingHandler.clock_offset_s = args.clock_offset
     server = StandinServer(
         (args.host, args.port), None, handler_class=SocketExposingHandler, log=None, error_log=None,
         backlog=LISTEN_BACKLOG,

@@ -6,14 +6,14 @@ import re
 import socket
 import struct
 import uuid as uuidlib
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import gevent
 from flask import Blueprint, Flask, Response, jsonify, request, send_file
 
 from .faults import ERROR, LOSS, RESET_AFTER, RESET_BEFORE, THROTTLE, Faults
 from .pipeline import Pipeline
-from .store import Store
+from .store import Store, kanta_time
 
 # Kanta's upload route pattern, and the Azure container-name rule the event code must also meet.
 ROUTE_CODE = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -35,6 +35,91 @@ BLOB_PATH = re.compile(r"[a-z0-9-]{3,63}/images/[0-9a-f]{32}\.(?:" + "|".join(AL
 def validation_error(loc: list, msg: str) -> tuple[Response, int]:
     """FastAPI's 422 body shape."""
     return jsonify({"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}), 422
+
+
+# Query values as FastAPI (pydantic v2, lax mode) reads them; each bad one adds a FastAPI error entry.
+INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0*)?")
+ISO_DATETIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt _]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,6}))?)?"
+    r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+UNIX_TIME = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+UNIX_MS_ABOVE = 2e10  # pydantic: a bigger number is milliseconds
+INT64_MAX = 2**63 - 1  # beyond it the database cannot compare: a bad value, not a 500
+
+
+def query_error(errors: list, name: str, kind: str, msg: str, raw: str, **ctx) -> None:
+    entry = {"type": kind, "loc": ["query", name], "msg": msg, "input": raw}
+    if ctx:
+        entry["ctx"] = ctx
+    errors.append(entry)
+
+
+def query_int(args, name: str, default, errors: list, ge: int | None = None, le: int | None = None):
+    raw = args.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    if not INT_TEXT.fullmatch(text) or abs(int(text.split(".")[0].replace("_", ""))) > INT64_MAX:
+        query_error(
+            errors,
+            name,
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+            raw,
+        )
+        return default
+    value = int(text.split(".")[0].replace("_", ""))
+    if ge is not None and value < ge:
+        query_error(
+            errors, name, "greater_than_equal", f"Input should be greater than or equal to {ge}", raw, ge=ge
+        )
+    elif le is not None and value > le:
+        query_error(
+            errors, name, "less_than_equal", f"Input should be less than or equal to {le}", raw, le=le
+        )
+    return value
+
+
+def parse_query_datetime(text: str) -> datetime:
+    """ISO 8601 (``T``, ``t``, space or ``_`` between date and time; a date alone is midnight) or Unix
+    time in seconds (milliseconds above 2e10), as pydantic reads a datetime. No zone means UTC (what the
+    timestamps are in). Raises ValueError."""
+    m = ISO_DATETIME.fullmatch(text)
+    if m:
+        year, month, day, hour, minute, second, frac, zone = m.groups()
+        micro = int((frac or "0").ljust(6, "0"))
+        tz = timezone.utc
+        if zone and zone not in "Zz":
+            digits = zone[1:].replace(":", "")
+            minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+            if minutes >= 24 * 60:
+                raise ValueError("timezone offset out of range")
+            tz = timezone(timedelta(minutes=minutes if zone[0] == "+" else -minutes))
+        dt = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tz
+        )
+        return dt.astimezone(timezone.utc)
+    if UNIX_TIME.fullmatch(text):
+        seconds = float(text)
+        if abs(seconds) > UNIX_MS_ABOVE:
+            seconds /= 1000
+        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    raise ValueError("input is not an ISO 8601 datetime or a Unix time")
+
+
+def query_datetime(args, name: str, errors: list) -> datetime | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_query_datetime(raw)
+    except (ValueError, OverflowError) as e:
+        query_error(
+            errors, name, "datetime_from_date_parsing", f"Input should be a valid datetime or date, {e}", raw
+        )
+        return None
 
 
 def internal_error() -> Response:
@@ -68,7 +153,7 @@ def event_info(row: dict) -> dict:
         "description": row["description"],
         "start_date_time": row["start_date_time"],
         "end_date_time": row["end_date_time"],
-        "created_at": row["created_at"],
+        "created_at": kanta_time(row["created_at"]),
         "running": True,
         "event_image_url": None,
         "qr_code_image_url": None,
@@ -93,8 +178,8 @@ def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) 
             "azure_blob_url": blob_url(row["event_code"], row["uuid"], row["file_extension"]),
             "file_extension": row["file_extension"],
             "faces": row["faces"],
-            "created_at": row["created_at"],
-            "last_modified": row["last_modified"],
+            "created_at": kanta_time(row["created_at"]),
+            "last_modified": kanta_time(row["last_modified"]),
         }
 
     @app.errorhandler(404)
@@ -134,6 +219,8 @@ def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) 
     def list_events():
         code = request.args.get("event_code")
         rows = store.list_events() if code is None else [r for r in [store.find_event(code)] if r]
+        for row in rows:  # each event is loaded with all its images
+            pipeline.load_event(row["code"])
         return jsonify({"events": [event_info(r) for r in rows]})
 
     @api.delete("/events")
@@ -169,7 +256,7 @@ def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) 
         # loudly, and so does an upper-cased code of an existing event (observed, KANTA-API.md).
         if not container_ok(code) or (code != code.lower() and store.find_event(code) is not None):
             return internal_error()
-        pipeline.handler_cost()
+        pipeline.handler_cost(code)
         uid = uuidlib.uuid4().hex
         ext = extension_of(part.filename or "")
         pipeline.accept(code, uid, ext, data, lost=fate == LOSS, delay_s=faults.visible_after_s)
@@ -180,18 +267,30 @@ def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) 
 
     @api.get("/pics")
     def list_pics():
-        code = request.args.get("event_code", "")
-        try:
-            limit = int(request.args.get("limit", 50))
-            offset = int(request.args.get("offset", 0))
-        except ValueError:
-            return validation_error(["query"], "limit and offset must be integers")
-        if not 1 <= limit <= 200 or offset < 0:
-            return validation_error(["query", "limit"], "limit must be in 1..200, offset >= 0")
+        args, errors = request.args, []
+        code = args.get("event_code", "")
+        limit = query_int(args, "limit", 50, errors, ge=1, le=200)
+        offset = query_int(args, "offset", 0, errors, ge=0)
+        date_from = query_datetime(args, "date_from", errors)  # on created_at, inclusive
+        date_to = query_datetime(args, "date_to", errors)  # on created_at, inclusive
+        min_faces = query_int(args, "min_faces", None, errors, ge=0)
+        max_faces = query_int(args, "max_faces", None, errors, ge=0)
+        if errors:  # FastAPI checks the query before the route runs, and names every bad value
+            return jsonify({"detail": errors}), 422
         if store.find_event(code) is None:
             return internal_error()  # the real server does not map its not-found error
-        pipeline.listing_cost(store.count_images(code))
-        items = [image_item(r) for r in store.list_images(code, limit, offset)]
+        pipeline.listing_cost(code, store.count_images(code))
+        rows = store.list_images(
+            code,
+            limit,
+            offset,
+            date_from=date_from,
+            date_to=date_to,
+            min_faces=min_faces,
+            max_faces=max_faces,
+        )
+        pipeline.listed(code, len(rows))
+        items = [image_item(r) for r in rows]
         if faults.garbled_list:
             items = [{**item, "faces": "n/a"} for item in items]
         return jsonify(items)
@@ -224,6 +323,7 @@ def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) 
             return validation_error(["query", "sample_size"], "must be in 1..20")
         if store.find_event(code) is None:
             return internal_error()  # same unmapped not-found lookup as GET /pics
+        pipeline.load_event(code)
         groups: dict[int, list[dict]] = {}
         for face in store.faces_of_event(code):
             groups.setdefault(face["cluster_id"], []).append(face)

@@ -5,13 +5,17 @@ A stock Kanta answers 202 first; the background job then takes a DB connection f
 (listed, faces 0), waits for one of 4 face-detection workers, updates faces and releases the
 connection. The jobs and the request handlers share one event loop, so a backlog slows the 202.
 Everything here is time, not CPU: tests run many stand-ins side by side on small machines.
+
+Broken Kantas: ``no_faces`` (detection runs but finds nothing), ``detection_dies`` (every job dies
+on reaching detection, as when Kanta is killed mid-run), and ``cost_per_image_s`` (every load of an
+event holds the loop longer as the event grows: Kanta loads all of an event's images with it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,6 +95,14 @@ class EventLoop:
             gevent.sleep(seconds)
             yield
 
+    @property
+    def held(self) -> bool:
+        return self._lock.free == 0
+
+    @property
+    def waiting(self) -> int:
+        return self._lock.waiting
+
 
 def detect(data: bytes) -> list[tuple[int, int, int, int]]:
     """The 'face detection': by content, so a rerun and a second copy of an image agree."""
@@ -111,6 +123,9 @@ class PipelineConfig:
     loop_s: float = 0.025
     store_delay_s: float = 0.02  # --instant only: from 202 to stored
     instant_detect_s: float = 0.05  # --instant only: from stored to faces
+    no_faces: bool = False  # detection runs and finds no face in any image
+    detection_dies: bool = False  # a job that reaches detection dies there: stored, never processed
+    cost_per_image_s: float = 0.0  # loop time per image of the event, each time the event is loaded
 
     def pool_error(self, code: str) -> str:
         """SQLAlchemy's QueuePool timeout as Kanta's job logs it, with this pool's numbers."""
@@ -132,17 +147,52 @@ class Pipeline:
         self.db_pool = Fifo(config.db_pool)
         self.detectors = Fifo(config.workers)
         self.live: dict[str, str] = {}  # uuid -> event code of every job not yet finished
+        self.meters: dict[str, Counter] = {}  # event code -> counters since the start (see stats)
+
+    def meter(self, code: str) -> Counter:
+        return self.meters.setdefault(code, Counter())
 
     # costs the request handlers pay on the shared loop -----------------------
-    def handler_cost(self) -> None:
-        if not self.config.instant:
-            with self.loop.busy(HANDLER_LOOP_S):
-                pass
+    def event_load_s(self, code: str) -> float:
+        """Loop time of loading the event with all its images (``cost_per_image_s`` per image)."""
+        if not self.config.cost_per_image_s:
+            return 0.0
+        cost = self.config.cost_per_image_s * self.store.count_images(code)
+        meter = self.meter(code)
+        meter["event_loads"] += 1
+        meter["event_load_us"] += round(cost * 1e6)
+        return cost
 
-    def listing_cost(self, images: int) -> None:
-        if not self.config.instant:
-            with self.loop.busy(LISTING_LOOP_S_PER_IMAGE * images):
-                pass
+    def load_event(self, code: str) -> None:
+        """A route that loads the event (GET /events, GET /clusters): only that cost."""
+        with self.loop.busy(self.event_load_s(code)):
+            pass
+
+    def handler_cost(self, code: str) -> None:
+        """The upload route: its own bit of loop time, and the load of the event."""
+        base = 0.0 if self.config.instant else HANDLER_LOOP_S
+        with self.loop.busy(base + self.event_load_s(code)):
+            pass
+
+    def listing_cost(self, code: str, images: int) -> None:
+        """GET /pics: reading every image of the event (pipeline mode), and the load of the event."""
+        base = 0.0 if self.config.instant else LISTING_LOOP_S_PER_IMAGE * images
+        with self.loop.busy(base + self.event_load_s(code)):
+            pass
+
+    def listed(self, code: str, rows: int) -> None:
+        meter = self.meter(code)
+        meter["list_requests"] += 1
+        meter["rows_listed"] += rows
+
+    def detect(self, data: bytes) -> list[tuple[int, int, int, int]]:
+        return [] if self.config.no_faces else detect(data)
+
+    def died_in_detection(self, code: str) -> bool:
+        """With ``detection_dies``: the job ends here, its image stored and never processed."""
+        if self.config.detection_dies:
+            self.meter(code)["detection_died"] += 1
+        return self.config.detection_dies
 
     # jobs --------------------------------------------------------------------
     def accept(self, code: str, uid: str, ext: str, data: bytes, lost: bool, delay_s: float) -> None:
@@ -167,13 +217,17 @@ class Pipeline:
 
     def _instant_job(self, code: str, uid: str, ext: str, data: bytes, delay_s: float) -> None:
         gevent.sleep(self.config.store_delay_s + delay_s)
-        if self.store.find_event(code) is None:
+        with self.loop.busy(self.event_load_s(code)):
+            event = self.store.find_event(code)
+        if event is None:
             self.store.settle_upload(uid, "dropped-no-event")
             return
         self.store.store_image(code, uid, ext, data)
         self.store.settle_upload(uid, STORED)
+        if self.died_in_detection(code):
+            return
         gevent.sleep(self.config.instant_detect_s)
-        self.store.set_faces(uid, detect(data))
+        self.store.set_faces(uid, self.detect(data))
 
     def _job(self, code: str, uid: str, ext: str, data: bytes, delay_s: float) -> None:
         cfg = self.config
@@ -184,7 +238,7 @@ class Pipeline:
             self.store.settle_upload(uid, "dropped-pool-timeout")
             return
         try:  # the connection is held from the event lookup to the faces update
-            with self.loop.busy(cfg.loop_s * STORE_STEP_SHARE / 2):
+            with self.loop.busy(cfg.loop_s * STORE_STEP_SHARE / 2 + self.event_load_s(code)):
                 event = self.store.find_event(code)
             if event is None:  # Kanta's trap: the 202 went out, the image silently goes nowhere
                 self.store.settle_upload(uid, "dropped-no-event")
@@ -194,9 +248,11 @@ class Pipeline:
             with self.loop.busy(cfg.loop_s * STORE_STEP_SHARE / 2):
                 self.store.insert_image(code, uid, ext, len(data), blob)
                 self.store.settle_upload(uid, STORED)
+            if self.died_in_detection(code):
+                return
             with self.detectors.slot():
                 gevent.sleep(cfg.detect_s)
-            boxes = detect(data)
+            boxes = self.detect(data)
             with self.loop.busy(cfg.loop_s * (1 - STORE_STEP_SHARE)):
                 self.store.set_faces(uid, boxes)
         finally:
@@ -207,4 +263,13 @@ class Pipeline:
         stats["in_pipeline"] = sum(1 for c in self.live.values() if code is None or c == code)
         stats["waiting_for_db"] = self.db_pool.waiting
         stats["waiting_for_detection"] = self.detectors.waiting
+        stats["loop_held"] = self.loop.held
+        stats["waiting_for_loop"] = self.loop.waiting
+        meters = Counter()
+        for c, meter in self.meters.items():
+            if code is None or c == code:
+                meters.update(meter)
+        for key in ("list_requests", "rows_listed", "event_loads", "detection_died"):
+            stats[key] = meters[key]
+        stats["event_load_ms"] = meters["event_load_us"] / 1000
         return stats

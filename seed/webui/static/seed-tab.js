@@ -8,7 +8,14 @@
  *
  * What it draws: a progress bar (images at the run's end stage of all images), the stage counts, a chart
  * of the three stages over time (the backlog is the gap between the lines), one tile per image (subjects
- * x conditions for the Yale set), and the end-of-run summary with its downloads.
+ * x conditions for the Yale set), and the end-of-run summary with its downloads. The badge beside the
+ * title says where the run is (running, stopping), then the summary's own result (pass, stopped, ...).
+ *
+ * Locust's start form too (wherever it opens: the first page, or NEW's dialog): kanta-seed's fields get
+ * their labels (the server orders them and sends the labels as JSON in #kanta-seed-form), a head per
+ * group, and one line above "Custom parameters" saying what the next START fills (./kanta-seed/target.json:
+ * seed or bench, which event, what it holds now), refreshed when the form opens and, debounced, when the
+ * host, event code, bench, fresh-event or loops fields change.
  */
 (() => {
   'use strict';
@@ -190,7 +197,7 @@
     barFailed.style.width = pct(failed);
     setText(bigDone, `${done} / ${total}`);
     setText(bigText, `images ${word}` + (total ? ` (${Math.floor((100 * done) / total)} %)` : ''));
-    const eta = s.state === 'finished' ? 'finished' : s.eta_s === null || s.eta_s === undefined ? 'ETA –' : `ETA ${secs(s.eta_s)}`;
+    const eta = s.state === 'finished' ? 'ended' : s.eta_s === null || s.eta_s === undefined ? 'ETA –' : `ETA ${secs(s.eta_s)}`;
     setText(timing, `${secs(num(s.elapsed_s))} elapsed · ${eta}`);
     setText(keyDone, `${done} ${word}`);
     setText(keyPipe, `${pipe} in Kanta\u2019s pipeline`);
@@ -498,14 +505,127 @@
     if (!doc || !doc.snapshot) return;
     const s = doc.snapshot;
     syncTheme();
-    runState.dataset.state = s.state;
-    setText(runState, s.state === 'idle' ? 'no run yet' : s.state);
+    // The badge: where the run is, then the summary's own result: never a word of its own.
+    const phase = doc.phase || (s.state === 'finished' ? 'ended' : s.state);
+    const result = doc.result || (s.summary && s.summary.result) || '';
+    setAttr(runState, 'data-state', phase);
+    setAttr(runState, 'data-result', phase === 'ended' ? result : '');
+    setText(runState, phase === 'idle' ? 'no run yet' : phase === 'ended' ? result || 'ended' : phase);
     setText(where, s.event_code ? `event ${s.event_code} at ${s.host}` : '');
     renderTop(s);
     renderChart(doc.chart, s);
     renderTiles(doc.tiles, doc.grid);
     renderResult(doc.rows, s);
   }
+
+  /* ---------- the start form: labels, group heads, and what the next START fills ---------- */
+  const FORM = (() => {
+    try { return JSON.parse(document.getElementById('kanta-seed-form')?.textContent || '{}'); } catch (e) { return {}; }
+  })();
+  const FIELDS = FORM.fields || {}; // field name (Locust's camelCase of the dest) -> {dest, label, group}
+  const NAME_OF = Object.fromEntries(Object.entries(FIELDS).map(([name, f]) => [f.dest, name]));
+  // target.json's query args -> the form fields they come from (host is Locust's own field)
+  const TARGET_ARGS = [['host', 'host'], ...['event_code', 'bench', 'bench_cleanup', 'fresh_event', 'loops', 'images']
+    .filter((d) => NAME_OF[d]).map((d) => [d, NAME_OF[d]])];
+  const WATCHED = new Set(TARGET_ARGS.filter(([arg]) => arg !== 'images').map(([, name]) => name));
+  const TARGET = new URL('target.json', HERE);
+  const TARGET_DEBOUNCE_MS = 400;
+  const forms = new WeakMap(); // the "Custom parameters" accordion -> its target line and fetch state
+  const ours = (n) => !!(n && n.nodeType === 1 && n.closest && n.closest('[data-kanta-seed-target], [data-kanta-seed-group]'));
+
+  function customAccordions() { // the first page's form, and NEW's dialog (a portal outside #root)
+    return [...document.querySelectorAll('.MuiAccordion-root')].filter((a) => {
+      const summary = a.querySelector('.MuiAccordionSummary-root');
+      return summary && summary.textContent.trim() === 'Custom parameters';
+    });
+  }
+  function layoutFields(acc) {
+    const column = acc.querySelector('.MuiAccordionDetails-root')?.firstElementChild;
+    if (!column) return;
+    const rows = [];
+    for (const input of column.querySelectorAll('input[name], select[name], textarea[name]')) {
+      const f = FIELDS[input.name];
+      let row = input;
+      while (row && row.parentElement !== column) row = row.parentElement;
+      if (!f || !row || rows.some(([r]) => r === row)) continue;
+      rows.push([row, f, input.name]);
+      // Locust labels a field from its dest ("Check P5 0Ms"): the label element and the outline's notch.
+      for (const n of [row, ...row.querySelectorAll('label, legend > span, .MuiFormControlLabel-label')]) {
+        if (n.childElementCount === 0 && n.textContent.trim() && n.textContent !== f.label) n.textContent = f.label;
+      }
+    }
+    // Group heads, only when the fields came in the server's order (else a head would mislead).
+    const shown = rows.map(([, , name]) => name);
+    const expected = (FORM.order || []).filter((name) => shown.includes(name));
+    if (shown.join() !== expected.join()) return;
+    for (const [row, f] of rows) {
+      if (!f.group) continue;
+      const prev = row.previousElementSibling;
+      if (prev && prev.dataset && prev.dataset.kantaSeedGroup === f.group) continue;
+      row.before(el('div', { class: 'ks-form-group', 'data-kanta-seed-group': f.group, role: 'heading', 'aria-level': '3', text: f.group }));
+    }
+  }
+  function targetQuery(acc) {
+    const form = acc.closest('form') || document;
+    const q = new URLSearchParams();
+    for (const [arg, name] of TARGET_ARGS) {
+      const n = form.querySelector(`[name="${name}"]`);
+      if (n) q.set(arg, n.type === 'checkbox' ? String(n.checked) : n.value);
+    }
+    return q;
+  }
+  function refreshTarget(acc, delay) {
+    const st = forms.get(acc);
+    if (!st) return;
+    clearTimeout(st.timer);
+    st.timer = setTimeout(async () => {
+      const q = targetQuery(acc);
+      if (st.ctrl) st.ctrl.abort();
+      const ctrl = st.ctrl = new AbortController();
+      st.line.dataset.loading = 'true';
+      try {
+        const url = new URL(TARGET);
+        url.search = q.toString();
+        const r = await fetch(url, { cache: 'no-store', credentials: 'same-origin', signal: ctrl.signal });
+        if (r.redirected || !r.ok) throw new Error(r.redirected ? 'login required' : `HTTP ${r.status}`);
+        const t = await r.json();
+        if (ctrl !== st.ctrl) return;
+        st.line.dataset.mode = t.mode;
+        st.line.dataset.holds = t.holds === null || t.holds === undefined ? '' : String(t.holds);
+        st.line.dataset.ok = t.mode === 'bench' || (t.holds !== null && t.holds !== undefined) ? 'true' : 'false';
+        st.mode.textContent = t.mode === 'bench' ? 'bench' : 'seed';
+        setText(st.text, t.mode === 'bench' ? t.note : `event ${t.event}${t.host ? ` at ${t.host}` : ''}: ${t.note}`);
+      } catch (e) {
+        if (e.name === 'AbortError' || ctrl !== st.ctrl) return;
+        st.line.dataset.ok = 'false';
+        setText(st.text, `cannot tell what START fills (${e.message})`);
+      } finally {
+        if (ctrl === st.ctrl) delete st.line.dataset.loading;
+      }
+    }, delay);
+  }
+  function syncForms() {
+    for (const acc of customAccordions()) {
+      layoutFields(acc);
+      let st = forms.get(acc);
+      if (!st) { // a form just opened: say what it fills at once
+        const line = el('div', { class: 'ks-target', 'data-kanta-seed-target': '', role: 'status', 'aria-live': 'polite' });
+        const mode = el('b', { class: 'ks-target-mode' }, line);
+        line.append(' ');
+        st = { line, mode, text: el('span', { text: 'looking at the event…' }, line), timer: null, ctrl: null };
+        forms.set(acc, st);
+        refreshTarget(acc, 0);
+      }
+      if (acc.previousElementSibling !== st.line) acc.before(st.line);
+    }
+  }
+  const onField = (ev) => {
+    const t = ev.target;
+    if (!t || !t.name || !WATCHED.has(t.name)) return;
+    for (const acc of customAccordions()) if (acc.closest('form') === t.form) refreshTarget(acc, TARGET_DEBOUNCE_MS);
+  };
+  document.addEventListener('input', onField, true);
+  document.addEventListener('change', onField, true);
 
   /* ---------- mounting: follow Locust's React tree ---------- */
   let active = false;
@@ -521,7 +641,17 @@
     const theme = lum < 0.5 ? 'dark' : 'light';
     if (root.dataset.theme !== theme) root.dataset.theme = theme;
   }
+  let headerStatus = '';
+  function locustStatus() { // Locust's header: "Status" over the runner's state
+    const header = document.querySelector('#root header');
+    if (!header) return '';
+    for (const n of header.querySelectorAll('p, span, h6')) {
+      if (n.textContent.trim() === 'Status' && n.nextElementSibling) return n.nextElementSibling.textContent.trim();
+    }
+    return '';
+  }
   function sync() {
+    syncForms();
     const tab = ourTab();
     const isActive = !!tab && tab.getAttribute('aria-selected') === 'true';
     if (isActive) {
@@ -533,7 +663,12 @@
       root.remove();
       tip.hidden = true;
     }
-    if (isActive && !active) { active = true; poll(); } // fresh figures on (re)entry
+    const now = locustStatus();
+    const changed = now !== headerStatus;
+    headerStatus = now;
+    // Fresh figures on (re)entry, and as soon as Locust's header changes (the run ended): the badge and
+    // the summary follow the header within one request, not a poll later.
+    if (isActive && (!active || changed)) { active = true; poll(); }
     active = isActive;
   }
   let queued = false;
@@ -543,7 +678,7 @@
     requestAnimationFrame(() => { queued = false; sync(); });
   };
   new MutationObserver((records) => {
-    if (records.some((r) => !root.contains(r.target))) schedule(); // React's changes, not ours
+    if (records.some((r) => !root.contains(r.target) && !ours(r.target))) schedule(); // React's changes, not ours
   }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'aria-selected'] });
   window.addEventListener('popstate', schedule);
   // The chart is drawn in its own pixels (no stretched text): follow its box's size.
