@@ -6,7 +6,7 @@
 See README.md for every option.
 """
 
-from seed import lifecycle  # noqa: F401  (registers the options and run hooks with Locust)
-from seed.users import KantaUploader
+from seed.glue import lifecycle  # noqa: F401  (registers the options and run hooks with Locust)
+from seed.glue.users import KantaUploader
 
 __all__ = ["KantaUploader"]

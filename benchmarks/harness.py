@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 if str(PROJECT) not in sys.path:  # this checkout's seed/, whatever is installed
     sys.path.insert(0, str(PROJECT))
 
-from seed.standin_process import StandinProcess, free_port  # noqa: E402
+from seed.standin.launcher import StandinProcess, free_port  # noqa: E402
 
 __all__ = ["HERE", "PROJECT", "StandinProcess", "free_port"]
 

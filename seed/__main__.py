@@ -16,7 +16,7 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 def options_help() -> str:
     from locust.argument_parser import LocustArgumentParser
 
-    from .options import add_arguments
+    from seed.coordination.options import add_arguments
 
     parser = LocustArgumentParser(prog="kanta-seed", add_help=False, usage=argparse_usage())
     add_arguments(parser)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(options_help())
         print("Locust's own options follow.\n")
     if "-V" in args or "--version" in args:
-        from . import __version__
+        from seed import __version__
 
         print(f"kanta-seed {__version__}")  # Locust's own version line follows
     if not any(a in ("-f", "--locustfile") or a.startswith("--locustfile=") for a in args):

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from seed.standin_process import StandinProcess, free_port  # noqa: F401  (free_port: for the tests)
+from seed.standin.launcher import StandinProcess, free_port  # noqa: F401  (free_port: for the tests)
 
 PROJECT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = PROJECT / "locustfile.py"

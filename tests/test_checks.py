@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seed.checks import (
+from seed.coordination.checks import (
     CHECKS,
     BaselineError,
     comparable,
@@ -16,7 +16,7 @@ from seed.checks import (
     host_kind,
     load_baselines,
 )
-from seed.summary import SCHEMA
+from seed.core.summary import SCHEMA
 
 NO_LIMITS = {"min_rate": None, "p50_ms": None, "p95_ms": None, "fail_ratio": None, "drain_s": None}
 
@@ -98,7 +98,7 @@ def test_every_check_in_the_table_fails_when_it_cannot_be_evaluated(check):
 
 
 def test_every_check_in_the_table_is_an_option_with_its_validation():
-    from seed.options import Settings, problems
+    from seed.coordination.options import Settings, problems
 
     for check in CHECKS:
         settings = Settings(limits=((check.name, -1.0),))

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from seed import client as clients
-from seed import kanta
-from seed.client import PAGE, Answer, Item, KantaClient, parse_items
+from seed.kanta import client as clients
+from seed.kanta import contract as kanta
+from seed.kanta.client import PAGE, Answer, Item, KantaClient, parse_items
 
 HOST = "http://kanta.test:8000/api/v1"
 BLOB = "http://azurite:10000/devstoreaccount1/ev/images/abc.png"

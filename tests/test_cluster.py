@@ -10,11 +10,11 @@ import gevent.event
 import pytest
 from gevent.queue import Queue
 
-from seed.cluster import Coordinator, EventFailed, SeedLink, from_wire, to_wire
-from seed.options import Settings
-from seed.preflight import prepare
-from seed.run import Run
-from seed.work import Result
+from seed.coordination.coordinator import Coordinator, EventFailed, SeedLink, from_wire, to_wire
+from seed.coordination.options import Settings
+from seed.coordination.preflight import prepare
+from seed.coordination.run import Run
+from seed.core.work import Result
 
 
 class NoKanta:

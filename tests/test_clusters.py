@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from seed.clusters import adjusted_rand_index, purity, subject_of
+from seed.core.face_clusters import adjusted_rand_index, purity, subject_of
 
 SUBJECTS = [s for s in "aaaabbbbcccc"]
 

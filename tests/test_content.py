@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seed.content import Copy, Verdict, reconcile
+from seed.core.content import Copy, Verdict, reconcile
 
 TWIN, OTHER = "d-twin", "d-other"
 

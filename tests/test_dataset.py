@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from seed import dataset
-from seed.dataset import CONDITIONS, DatasetError, load, sniff, synthetic
+from seed.core import dataset
+from seed.core.dataset import CONDITIONS, DatasetError, load, sniff, synthetic
 
 YALE_MEMBERS = 165
 YALE_DISTINCT_CONTENTS = 156

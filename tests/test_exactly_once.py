@@ -246,6 +246,7 @@ def test_an_event_that_already_holds_the_data_set(standin_factory, yale_zip, tmp
     assert found.returncode == 0, found.output[-3000:]
     assert "already holds 165 of the 165 images (by content): nothing to upload" in found.output
     assert s["present"] == 165 and s["attempts"] == 0
+    (tmp_path / "c").mkdir()
     topped, s = seed(standin, yale_zip, tmp_path / "c", "--top-up")  # what a seed run always does
     assert topped.returncode == 0 and s["present"] == 165 and s["attempts"] == 0, topped.output[-3000:]
     assert stored_contents(standin, CODE) == times(1)

@@ -15,20 +15,21 @@ from locust import events
 from locust.argument_parser import get_parser
 from locust.env import Environment
 
-from seed import (
+from seed.__main__ import options_help
+from seed.coordination.checks import CHECKS
+from seed.coordination.options import Settings, env_name, option_fields
+from seed.coordination.preflight import BadInput, prepare
+from seed.coordination.run import Run
+from seed.core.dataset import grayscale_png
+from seed.core.summary import Faces, Latency, Summary, markdown, render
+from seed.core.work import Result
+from seed.glue import (
     lifecycle,  # noqa: F401  (its hooks, registered on Locust's events)
     progress,
 )
-from seed.__main__ import options_help
-from seed.client import Answer
-from seed.dataset import grayscale_png
-from seed.options import Settings, env_name, option_fields
-from seed.preflight import BadInput, prepare
-from seed.run import Run
-from seed.summary import Faces, Latency, Summary, markdown, render
-from seed.users import KantaUploader
-from seed.webui import apply_form
-from seed.work import Result
+from seed.glue.users import KantaUploader
+from seed.glue.webui import apply_form
+from seed.kanta.client import Answer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -38,7 +39,7 @@ def test_the_readme_options_table_lists_every_option():
     table = README.read_text().split("\n## Options", 1)[1].split("\n### ", 1)[0]
     listed = set(re.findall(r"^\| `(--[a-z0-9-]+)", table, re.M))
     listed |= set(re.findall(r"`, `(--[a-z0-9-]+)", table))
-    ours = {f.metadata["flag"] for f in option_fields()}
+    ours = {f.metadata["flag"] for f in option_fields()} | {c.flag for c in CHECKS}
     assert ours - listed == set(), "options missing from the README table"
     assert listed - ours - {"--host", "--stop-timeout", "--web-host"} == set(), "the table lists gone options"
 

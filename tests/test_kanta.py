@@ -10,10 +10,11 @@ from email.parser import BytesParser
 
 import pytest
 
-from seed import kanta, preflight
-from seed.dataset import Dataset, Image, load, synthetic
-from seed.options import Settings
-from seed.preflight import BadInput
+from seed.coordination import preflight
+from seed.coordination.options import Settings
+from seed.coordination.preflight import BadInput
+from seed.core.dataset import Dataset, Image, load, synthetic
+from seed.kanta import contract as kanta
 
 YALE_MEMBER = "yale_png/subject01/subject01_happy.png"
 
@@ -306,7 +307,7 @@ def test_no_host_given_means_kantas_default():
     """Locust leaves environment.host None without -H; the run must still aim at localhost:8000."""
     from types import SimpleNamespace
 
-    from seed.options import Settings
+    from seed.coordination.options import Settings
 
     assert Settings.from_options(SimpleNamespace(), "").host == kanta.DEFAULT_HOST == "http://localhost:8000"
     assert Settings.from_options(SimpleNamespace(), None).host == kanta.DEFAULT_HOST

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from seed import ledger as ledgers
-from seed.ledger import Memory, fold
+from seed.core import ledger as ledgers
+from seed.core.ledger import Memory, fold
 
 
 def folded(*facts: tuple[str, dict]) -> Memory:

@@ -3,8 +3,7 @@ adoption, resend and faceless. Each poll's observation is applied the way ``run.
 
 from __future__ import annotations
 
-from seed.client import Item
-from seed.readback import (
+from seed.coordination.readback import (
     LATER_LISTED,
     OVERTAKE_MARGIN,
     QUIET_FACES_S,
@@ -12,8 +11,9 @@ from seed.readback import (
     SUSPECTS_PER_POLL,
     Readback,
 )
-from seed.stages import StageBook
-from seed.work import Result, WorkQueue
+from seed.core.stages import StageBook
+from seed.core.work import Result, WorkQueue
+from seed.kanta.client import Item
 
 CODE = "ev"
 START = 1000.0

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from seed.retry import MAX_RETRY_AFTER_S, RetryPolicy
-from seed.work import Result
+from seed.core.retry import MAX_RETRY_AFTER_S, RetryPolicy
+from seed.core.work import Result
 
 
 class Longest(random.Random):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from seed.checks import CHECKS
+from seed.coordination.checks import CHECKS
 
 from .helpers import PROJECT, YALE_ZIP, read_json, run_locust, stored_contents, yale_contents
 
@@ -41,7 +41,7 @@ def seed(standin, cwd: Path, *extra: str, summary: str = "s.json"):
 
 
 def test_a_rerun_into_a_complete_event_uploads_nothing_and_reports_no_regression(fast_standin, tmp_path):
-    first, s1 = seed(fast_standin, tmp_path, summary="base.json")
+    first, _ = seed(fast_standin, tmp_path, summary="base.json")
     assert first.returncode == 0, first.output[-3000:]
     assert stored_contents(fast_standin, CODE) == ONCE
     again, s2 = seed(fast_standin, tmp_path, "--baseline", str(tmp_path / "base.json"))
@@ -110,7 +110,13 @@ def test_bench_twice_uploads_everything_into_two_events_and_compares(fast_standi
     first, s1 = seed(fast_standin, tmp_path, "--bench", summary="base.json")
     assert first.returncode == 0, first.output[-3000:]
     second, s2 = seed(
-        fast_standin, tmp_path, "--bench", "--baseline", str(tmp_path / "base.json"), "--max-regression", "0.9"
+        fast_standin,
+        tmp_path,
+        "--bench",
+        "--baseline",
+        str(tmp_path / "base.json"),
+        "--max-regression",
+        "0.9",
     )
     # Compared, not refused (exit 2 or "not comparable"); whether a loaded machine's latency regressed is
     # the gate's business, not this test's.
@@ -144,7 +150,9 @@ def test_a_host_that_is_not_kanta_is_refused_in_one_line(plain_server, tmp_path)
     run = run_locust("-u", "5", "-r", "5", "-H", plain_server, "--images", str(YALE_ZIP), cwd=tmp_path)
     assert run.returncode == 2, run.output[-3000:]
     lines = [ln for ln in run.output.splitlines() if ln.startswith("kanta-seed:")]
-    assert len(lines) == 1 and f"{plain_server} is not Kanta: GET /system/health answered HTTP 404" in lines[0]
+    assert (
+        len(lines) == 1 and f"{plain_server} is not Kanta: GET /system/health answered HTTP 404" in lines[0]
+    )
     assert "Traceback" not in run.output
     assert run.seconds < 60  # bounded: it never starts a run (not a timing assertion on the work)
 
@@ -233,10 +241,16 @@ def test_an_unexpected_answer_in_a_run_ends_it_in_one_line_without_a_traceback(t
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         host = f"http://127.0.0.1:{server.server_address[1]}"
-        run = run_locust("-u", "2", "-r", "2", "-H", host, "--images", str(one_image(tmp_path)), cwd=tmp_path)
+        out = tmp_path / "s.json"
+        run = run_locust(
+            "-u", "2", "-r", "2", "-H", host, "--images", str(one_image(tmp_path)),
+            "--summary-json", str(out), cwd=tmp_path,
+        )  # fmt: skip
     finally:
         server.shutdown()
     assert run.returncode == 1, run.output[-3000:]
-    assert "Traceback" not in run.output, run.output[-3000:]
-    failed = run.summary_line("FAILED")
-    assert "200 <!DOCTYPE html> <html><body><h1>Welcome</h1>" in failed and len(failed) < 300, failed
+    assert "Traceback" not in run.output and "<!DOCTYPE html>\n" not in run.output, run.output[-3000:]
+    assert run.summary_line("FAILED").strip() == "FAILED     1 (1 HTTP 200): only.png"
+    (failed,) = read_json(out)["failed_images"]
+    assert failed["error"].startswith("200 <!DOCTYPE html> <html><body><h1>Welcome</h1> xxx")
+    assert len(failed["error"]) < 100, failed

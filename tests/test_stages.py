@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seed.figures import percentile, rate, spread
-from seed.stages import STEADY_MIN_IMAGES, StageBook, middle, steady_rate
+from seed.core.figures import percentile, rate, spread
+from seed.core.stages import STEADY_MIN_IMAGES, StageBook, middle, steady_rate
 
 
 # --- middle -------------------------------------------------------------------------------------------

@@ -99,4 +99,39 @@ def test_the_stand_in_imports_nothing_of_the_seeder():
 
 def test_the_walk_sees_the_imports_it_should():
     top, _ = imports()  # a check that would pass on an empty graph proves nothing
-    assert "seed.run" in top["seed.cluster"] and "seed.work" in top["seed.run"]
+    assert "seed.coordination.run" in top["seed.coordination.coordinator"]
+    assert "seed.core.work" in top["seed.coordination.run"]
+
+
+# The folders are the architecture: each floor imports only from the floors below it.
+FLOORS = ("seed.core", "seed.kanta", "seed.coordination", "seed.glue")
+
+
+def floor_of(module: str) -> int | None:
+    for i, prefix in enumerate(FLOORS):
+        if module == prefix or module.startswith(prefix + "."):
+            return i
+    return None
+
+
+def test_no_import_runs_back_up_the_floors():
+    top, inner = imports()
+    upward = [
+        f"{a} ({FLOORS[fa]}) imports {b} ({FLOORS[fb]})"
+        for a, targets in {k: top[k] | inner[k] for k in top}.items()
+        for b in targets
+        if (fa := floor_of(a)) is not None and (fb := floor_of(b)) is not None and fb > fa
+    ]
+    assert upward == []
+
+
+def test_every_module_of_the_seeder_sits_on_a_floor():
+    top, _ = imports()
+    loose = [
+        m
+        for m in top
+        if floor_of(m) is None
+        and not m.startswith("seed.standin")
+        and m not in ("seed", "seed.__main__", "seed.locustfile")
+    ]
+    assert loose == []

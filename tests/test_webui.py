@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from seed.options import add_arguments
+from seed.coordination.options import add_arguments
 
 from .helpers import YALE_ZIP, Processes, free_port, http, stored_contents, yale_contents
 

@@ -23,7 +23,7 @@ import urllib.parse
 
 from playwright.sync_api import Page, expect
 
-from seed import driver
+from seed.glue import driver
 
 from . import test_webui
 from .helpers import free_port, http, stored_contents, yale_contents

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seed.work import STATES, Result, WorkQueue
+from seed.core.work import STATES, Result, WorkQueue
 
 MEMBERS = [f"m{i}" for i in range(6)]
 

@@ -16,16 +16,16 @@ import uuid as uuidlib
 from collections import deque
 from collections.abc import Callable
 
-from .client import GARBLED, KantaClient
-from .clusters import adjusted_rand_index, purity, subject_of
-from .content import Copy, reconcile
-from .ledger import Ledger
-from .preflight import Plan
-from .readback import Observation, Readback
-from .retry import RetryPolicy
-from .stages import StageBook
-from .summary import Clusters, Summary
-from .work import Result, WorkQueue
+from seed.coordination.preflight import Plan
+from seed.coordination.readback import Observation, Readback
+from seed.core.content import Copy, reconcile
+from seed.core.face_clusters import adjusted_rand_index, purity, subject_of
+from seed.core.ledger import Ledger
+from seed.core.retry import RetryPolicy
+from seed.core.stages import StageBook
+from seed.core.summary import Clusters, Summary
+from seed.core.work import Result, WorkQueue
+from seed.kanta.client import GARBLED, KantaClient
 
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
 GARBLED_AFTER_S = 15.0  # ... and on one that answers with what is not its list after this long

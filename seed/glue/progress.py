@@ -9,8 +9,8 @@ import re
 import time
 from typing import Any
 
-from .figures import rate
-from .run import Run
+from seed.coordination.run import Run
+from seed.core.figures import rate
 
 TILE_STATES = ("pending", "sending", "retrying", "repaired", "accepted", "stored", "processed", "failed")
 

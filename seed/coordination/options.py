@@ -13,8 +13,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .checks import CHECK_BY_NAME, CHECKS
-from .kanta import DEFAULT_EVENT_CODE, DEFAULT_HOST, default_event_name
+from seed.coordination.checks import CHECK_BY_NAME, CHECKS
+from seed.kanta.contract import DEFAULT_EVENT_CODE, DEFAULT_HOST, default_event_name
 
 DEFAULT_DATA = Path("data") / "yale_png.zip"
 ENV_PREFIX = "KANTA_SEED_"

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .client import Item, KantaClient
-from .content import Copy, reconcile
-from .stages import StageBook
-from .work import WorkQueue
+from seed.core.content import Copy, reconcile
+from seed.core.stages import StageBook
+from seed.core.work import WorkQueue
+from seed.kanta.client import Item, KantaClient
 
 LATER_LISTED = 30  # this many images answered after one are listed while it is not: it was dropped
 # ... or twice as many (plus a margin) as the most that overtook an image that did show up in the end:

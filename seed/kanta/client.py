@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import kanta
+from seed.kanta import contract as kanta
 
 log = logging.getLogger("kanta_seed")
 PAGE = 200  # Kanta's largest page

@@ -26,13 +26,13 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from . import driver, guard, webui
-from .cluster import MESSAGE, RESULT_WINDOW_S, Coordinator, SeedLink, from_wire, to_wire
-from .options import Settings, add_arguments
-from .preflight import BadInput
-from .session import Session, session_of
-from .standin_process import StandinError, StandinProcess
-from .summary import EXIT_BAD_INPUT
+from seed.coordination.coordinator import MESSAGE, RESULT_WINDOW_S, Coordinator, SeedLink, from_wire, to_wire
+from seed.coordination.options import Settings, add_arguments
+from seed.coordination.preflight import BadInput
+from seed.core.summary import EXIT_BAD_INPUT
+from seed.glue import driver, guard, webui
+from seed.glue.session import Session, session_of
+from seed.standin.launcher import StandinError, StandinProcess
 
 log = logging.getLogger("kanta_seed")
 LOST_WORKER_POLL_S = 1.0

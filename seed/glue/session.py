@@ -7,12 +7,12 @@ from typing import Any
 
 import gevent
 
-from .cluster import Coordinator, SeedLink
-from .ledger import ProcessLedger
-from .options import Settings
-from .preflight import Plan
-from .run import Run
-from .standin_process import StandinProcess
+from seed.coordination.coordinator import Coordinator, SeedLink
+from seed.coordination.options import Settings
+from seed.coordination.preflight import Plan
+from seed.coordination.run import Run
+from seed.core.ledger import ProcessLedger
+from seed.standin.launcher import StandinProcess
 
 
 @dataclass

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .figures import percentile, spread
-from .summary import Pipeline
+from seed.core.figures import percentile, spread
+from seed.core.summary import Pipeline
 
 STEADY_MIN_IMAGES = 20  # fewer processed images than this: the steady rate is the whole span's
 

@@ -23,9 +23,9 @@ from dataclasses import fields
 import gevent
 from gevent.event import Event
 
-from .kanta import Upload
-from .run import Run
-from .work import Result
+from seed.coordination.run import Run
+from seed.core.work import Result
+from seed.kanta.contract import Upload
 
 log = logging.getLogger("kanta_seed")
 

@@ -18,16 +18,16 @@ from locust import stats as locust_stats
 from locust.contrib.fasthttp import FastHttpSession
 from locust.runners import MasterRunner
 
-from . import guard, progress
-from .client import KantaClient, locust_transport
-from .cluster import MESSAGE
-from .ledger import Ledger
-from .options import Settings
-from .preflight import BadInput, Plan, prepare
-from .run import Run
-from .session import Session
-from .summary import Summary, counted, markdown, render, write_json, write_text
-from .tally import RunParams, tally
+from seed.coordination.coordinator import MESSAGE
+from seed.coordination.options import Settings
+from seed.coordination.preflight import BadInput, Plan, prepare
+from seed.coordination.run import Run
+from seed.coordination.tally import RunParams, tally
+from seed.core.ledger import Ledger
+from seed.core.summary import Summary, counted, markdown, render, write_json, write_text
+from seed.glue import guard, progress
+from seed.glue.session import Session
+from seed.kanta.client import KantaClient, locust_transport
 
 log = logging.getLogger("kanta_seed")
 POLL_S = 1.0  # at most one list a second: each costs Kanta's event loop ~50 ms at 165 images

@@ -10,11 +10,11 @@ import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
-from . import kanta
-from .cluster import EventFailed, LinkClosed
-from .retry import RetryPolicy
-from .session import Session, wait_for_session
-from .work import Result
+from seed.coordination.coordinator import EventFailed, LinkClosed
+from seed.core.retry import RetryPolicy
+from seed.core.work import Result
+from seed.glue.session import Session, wait_for_session
+from seed.kanta import contract as kanta
 
 # uvicorn (Kanta) closes a keep-alive connection idle for 5 s: a POST sent on it just then gets no
 # answer and its outcome is unknown. A user idle this long starts on a fresh connection instead.
@@ -127,7 +127,10 @@ class KantaUploader(FastHttpUser):
         if status == 0:
             return Result(ok=False, error=f"no answer: {resp.error}", **common)
         return Result(
-            ok=False, error=kanta.brief(resp.text or ""), retry_after_s=parse_retry_after(resp.headers), **common
+            ok=False,
+            error=kanta.brief(resp.text or ""),
+            retry_after_s=parse_retry_after(resp.headers),
+            **common,
         )
 
     def on_stop(self) -> None:

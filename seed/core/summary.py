@@ -342,7 +342,9 @@ class Summary:
             text += f"; none found in {len(f.faceless)}: {shorten(f.faceless)}"
         if f.rule:
             verdict = "TOO FEW" if f.too_few() else "enough"
-            text += f"; {verdict}: at least {f.least} of the {f.expected} expected to have a face must ({f.rule})"
+            text += (
+                f"; {verdict}: at least {f.least} of the {f.expected} expected to have a face must ({f.rule})"
+            )
         return text
 
     def pipeline_text(self) -> str:

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import checks, kanta
-from . import ledger as ledgers
-from .client import KantaClient, Transport, urllib_transport
-from .dataset import Dataset, DatasetError, load, synthetic
-from .kanta import Upload
-from .options import DEFAULT_DATA, Settings, problems
-from .summary import counted
+from seed.coordination import checks
+from seed.coordination.options import DEFAULT_DATA, Settings, problems
+from seed.core import ledger as ledgers
+from seed.core.dataset import Dataset, DatasetError, load, synthetic
+from seed.core.summary import counted
+from seed.kanta import contract as kanta
+from seed.kanta.client import KantaClient, Transport, urllib_transport
+from seed.kanta.contract import Upload
 
 HEALTH_TIMEOUT_S = 5.0
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # its data/ is the second place looked in

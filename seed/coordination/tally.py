@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 from locust import __version__ as locust_version
 
-from . import __version__, checks, kanta
-from .expected import face_rule
-from .figures import percentile, rate
-from .options import Settings
-from .run import Run
-from .summary import Faces, Latency, Summary
-from .work import Result
+from seed import __version__
+from seed.coordination import checks
+from seed.coordination.options import Settings
+from seed.coordination.run import Run
+from seed.core.expected import face_rule
+from seed.core.figures import percentile, rate
+from seed.core.summary import Faces, Latency, Summary
+from seed.core.work import Result
+from seed.kanta import contract as kanta
 
 STEADY_MIN_S = 1.0  # a steady window shorter than this is noise: no steady rate
 STEADY_MIN_UPLOADS = 20

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .work import Result
+from seed.core.work import Result
 
 MAX_RETRY_AFTER_S = 60.0
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from .kanta import host_kind as kanta_host_kind
-from .summary import SCHEMA
+from seed.core.summary import SCHEMA
+from seed.kanta.contract import host_kind as kanta_host_kind
 
 LATENCIES = ("p50", "p95", "p99")
 PROCESSED_FLOOR_S = 0.5  # a pipeline time must also grow by this much: 1.0 -> 1.3 s on a stand-in is noise

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from ipaddress import ip_address
 from urllib.parse import quote, urlsplit
 
-from .dataset import Image
+from seed.core.dataset import Image
 
 DEFAULT_HOST = "http://localhost:8000"
 DEFAULT_EVENT_CODE = "test-yale-faces"

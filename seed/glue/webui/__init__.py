@@ -39,12 +39,14 @@ from jinja2.utils import htmlsafe_json_dumps
 from locust.argument_parser import get_parser
 from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_STOPPED, STATE_STOPPING
 
-from .. import __version__, driver, kanta, progress
-from ..client import KantaClient, urllib_transport
-from ..options import Settings, add_arguments
-from ..preflight import BadInput
-from ..session import Session
-from ..summary import markdown
+from seed import __version__
+from seed.coordination.options import Settings, add_arguments
+from seed.coordination.preflight import BadInput
+from seed.core.summary import markdown
+from seed.glue import driver, progress
+from seed.glue.session import Session
+from seed.kanta import contract as kanta
+from seed.kanta.client import KantaClient, urllib_transport
 
 if TYPE_CHECKING:
     from locust.web import WebUI
