@@ -23,7 +23,7 @@ import urllib.parse
 
 from playwright.sync_api import Page, expect
 
-from seed.glue import driver
+from seed.glue import plans
 
 from . import test_webui
 from .helpers import free_port, http, stored_contents, yale_contents
@@ -119,12 +119,12 @@ def test_the_form_refuses_no_users_and_reads_every_field(browser, standin, locus
     ui = locust_ui
     # -u 0 is refused as a headless run refuses it, in Locust's answer shape, and nothing is sent.
     answer = ui.post_form(user_count="0")
-    assert answer == {"success": False, "message": f"kanta-seed: {driver.ZERO_USERS}", "host": answer["host"]}
+    assert answer == {"success": False, "message": f"kanta-seed: {plans.ZERO_USERS}", "host": answer["host"]}
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(ui.url)
     page.get_by_label("Number of users", exact=False).fill("0")
     page.get_by_role("button", name="Start").click()
-    expect(page.get_by_role("alert")).to_contain_text(f"kanta-seed: {driver.ZERO_USERS}")
+    expect(page.get_by_role("alert")).to_contain_text(f"kanta-seed: {plans.ZERO_USERS}")
     expect(status(page)).to_contain_text(READY)
 
     # kanta-seed's options in the order a user needs them, with labels a person would write.

@@ -24,6 +24,7 @@ import gevent
 from gevent.event import Event
 
 from seed.coordination.run import Run
+from seed.core.greenlets import Spawner, logged_spawner
 from seed.core.work import Result
 from seed.kanta.contract import Upload
 
@@ -49,9 +50,10 @@ class LinkClosed(Exception):
 class Coordinator:
     """The authority: hands out the event job once, grants claims, passes results to the run."""
 
-    def __init__(self, send: Send, users: Users = lambda: 0) -> None:
+    def __init__(self, send: Send, users: Users = lambda: 0, spawn: Spawner = logged_spawner) -> None:
         self._send = send
         self._users = users
+        self._spawn = spawn
         self.run: Run | None = None
         self.gate = "idle"  # idle | unknown | creating | ready | failed
         self.gate_detail = ""
@@ -127,7 +129,7 @@ class Coordinator:
         if self.gate != "creating":
             return
         self.gate, self.gate_detail = ("ready" if ok else "failed"), detail
-        self.run.event_outcome = detail if ok else f"failed: {detail}"
+        self.run.event_outcome, self.run.event_failed = detail, not ok
         for owner in self._gate_waiters:
             self._to(owner, {"op": "event", "do": self.gate, "detail": detail})
         self._gate_waiters.clear()
@@ -165,7 +167,7 @@ class Coordinator:
             self._wakeup = None
             self.serve()
 
-        self._wakeup = gevent.spawn_later(delay + 0.001, wake)
+        self._wakeup = self._spawn("claims wake-up", delay + 0.001, wake)
 
     def _to(self, owner: str, msg: dict) -> None:
         self._send(owner, {**msg, "run": self.run_id})
@@ -180,8 +182,10 @@ class SeedLink:
         batch: Callable[[], int],
         result_window_s: float = 0.0,
         contact_age: Callable[[], float] = lambda: 0.0,
+        spawn: Spawner = logged_spawner,
     ) -> None:
         self._send = send
+        self._spawn = spawn
         self._batch = batch
         # Over Locust's channel, results travel in batches (one message per window, not per upload):
         # the master's cost per upload was about 40% of a worker's when each result was a message.
@@ -285,7 +289,7 @@ class SeedLink:
         if self._result_window_s <= 0 or len(self._results) >= RESULTS_PER_MESSAGE:
             self.flush_results()
         elif self._flusher is None:
-            self._flusher = gevent.spawn_later(self._result_window_s, self.flush_results)
+            self._flusher = self._spawn("results flush", self._result_window_s, self.flush_results)
 
     def flush_results(self) -> None:
         """Send the results held back so far (before a claim or a release, they must arrive first)."""

@@ -21,7 +21,7 @@ from seed.coordination import checks
 from seed.coordination.options import DEFAULT_DATA, Settings, problems
 from seed.core import ledger as ledgers
 from seed.core.dataset import Dataset, DatasetError, load, synthetic
-from seed.core.summary import counted
+from seed.core.words import counted
 from seed.kanta import contract as kanta
 from seed.kanta.client import KantaClient, Transport, urllib_transport
 from seed.kanta.contract import Upload

@@ -55,7 +55,8 @@ class Run:
         self.drained_at: float | None = None  # the queue first ran dry (the tail's start)
         self.first_sent_at: float | None = None
         self.ended_at: float | None = None
-        self.event_outcome = "not made sure of"
+        self.event_outcome = "not made sure of"  # created | already existed | why it failed
+        self.event_failed = False
         self.usage: dict[str, tuple[float, float]] = {}  # process -> (CPU s, peak RSS MB)
         self.peak_users = 0
         self.queue = WorkQueue([plan.member(u.index) for u in plan.uploads])

@@ -84,7 +84,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         data_set=plan.dataset.source,
         images=q.total,
         wait_for=s.wait_stage,
-        event=run.event_outcome,
+        event=f"failed: {run.event_outcome}" if run.event_failed else run.event_outcome,
         skipped_members=len(plan.dataset.skipped),
         skipped=[{"member": k.member, "reason": k.reason} for k in plan.dataset.skipped],
         users=params.users,

@@ -12,18 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seed.core.exit_codes import EXIT_NOT_ALL, EXIT_OK, EXIT_REGRESSION, RESULTS
+from seed.core.words import counted, shorten
+
 SCHEMA = 2  # bump when a field changes meaning; a baseline of another schema is refused
-EXIT_OK = 0
-EXIT_NOT_ALL = 1
-EXIT_BAD_INPUT = 2
-EXIT_REGRESSION = 3
-RESULTS = {
-    EXIT_OK: "pass",
-    EXIT_NOT_ALL: "incomplete",
-    EXIT_BAD_INPUT: "bad input",
-    EXIT_REGRESSION: "regression",
-}
-NAMES_SHOWN = 8  # the terminal names this many images of a list; the JSON has them all
 
 
 @dataclass
@@ -413,21 +405,11 @@ def users_text(s: Summary) -> str:
     return f"{s.users} users ({started} had started)"
 
 
-def counted(n: int, word: str) -> str:
-    """'1 member', '2 members': a count with its noun."""
-    return f"{n} {word}{'s' if n != 1 else ''}"
-
-
 def regression_label(message: str) -> str:
     """The row label of a problem that exits 3, from the prefix the gate gives it."""
     if message.startswith("check-"):
         return "CHECK FAILED"
     return "BASELINE" if message.startswith("baseline") else "REGRESSION"
-
-
-def shorten(names: list[str], n: int = NAMES_SHOWN) -> str:
-    shown = ", ".join(names[:n])
-    return shown + (f" and {len(names) - n} more (all in the JSON)" if len(names) > n else "")
 
 
 LABEL_WIDTH = 11

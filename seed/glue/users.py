@@ -13,7 +13,7 @@ from locust.exception import StopUser
 from seed.coordination.coordinator import EventFailed, LinkClosed
 from seed.core.retry import RetryPolicy
 from seed.core.work import Result
-from seed.glue.session import Session, wait_for_session
+from seed.glue.seeder import Seeder, wait_for_seeder
 from seed.kanta import contract as kanta
 
 # uvicorn (Kanta) closes a keep-alive connection idle for 5 s: a POST sent on it just then gets no
@@ -31,14 +31,14 @@ class KantaUploader(FastHttpUser):
     host = kanta.DEFAULT_HOST
 
     def wait_time(self) -> float:
-        return self.session.settings.upload_pause if self.session.settings else 0.0
+        return self.seeder.settings.upload_pause if self.seeder.settings else 0.0
 
     def on_start(self) -> None:
-        self.session: Session = wait_for_session(self.environment)
+        self.seeder: Seeder = wait_for_seeder(self.environment)
         self.holding: int | None = None  # the image this user is sending right now
         self.last_request_at = time.monotonic()
         try:
-            self.session.link.ensure_events(self.create_events)
+            self.seeder.link.ensure_events(self.create_events)
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e  # the coordinator stops the whole run and says why
 
@@ -56,7 +56,7 @@ class KantaUploader(FastHttpUser):
     def create_event(self, code: str) -> tuple[bool, str]:
         """No answer, 5xx and 429 are tried again like uploads, within the retry budget; any other
         answer is final."""
-        s = self.session.settings
+        s = self.seeder.settings
         assert s is not None
         body = kanta.event_payload(code, s.display_name)
         policy = RetryPolicy(max_attempts=s.max_attempts, retry_for_s=s.retry_for)
@@ -83,10 +83,10 @@ class KantaUploader(FastHttpUser):
 
     @task
     def upload_next(self) -> None:
-        s = self.session.settings
+        s = self.seeder.settings
         assert s is not None
         try:
-            up = self.session.link.claim()
+            up = self.seeder.link.claim()
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e
         self.holding = up.index
@@ -113,7 +113,7 @@ class KantaUploader(FastHttpUser):
             # Kanta was seen to leave a keep-alive connection hanging after a 500: the next try starts
             # on a fresh one.
             self.client.client.clientpool.close()
-        self.session.link.report(result)
+        self.seeder.link.report(result)
 
     @staticmethod
     def judge(resp, index: int, latency_ms: float, sent_at: float) -> Result:
@@ -136,7 +136,7 @@ class KantaUploader(FastHttpUser):
     def on_stop(self) -> None:
         # Stopped mid-request (run stopped by hand, or -t): the image goes back, marked as maybe sent.
         if getattr(self, "holding", None) is not None:
-            self.session.link.give_back([self.holding], maybe_sent=True)
+            self.seeder.link.give_back([self.holding], maybe_sent=True)
             self.holding = None
 
 

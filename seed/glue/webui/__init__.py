@@ -43,8 +43,8 @@ from seed import __version__
 from seed.coordination.options import Settings, add_arguments
 from seed.coordination.preflight import BadInput
 from seed.core.summary import markdown
-from seed.glue import driver, progress
-from seed.glue.session import Session
+from seed.glue import plans, progress
+from seed.glue.seeder import Seeder
 from seed.kanta import contract as kanta
 from seed.kanta.client import KantaClient, urllib_transport
 
@@ -88,10 +88,10 @@ LABELS = {
 TEMPLATE_ARGS = re.compile(r"(window\.templateArgs\s*=\s*)(\{.*?\})(\s*</script>)", re.S)
 
 
-def attach(session: Session, web_ui: WebUI) -> None:
+def attach(seeder: Seeder, web_ui: WebUI) -> None:
     """Add the start-form check, the Seeding tab and the summary downloads to Locust's web UI."""
     app = web_ui.app
-    base = (getattr(session.environment.parsed_options, "web_base_path", None) or "").rstrip("/")
+    base = (getattr(seeder.environment.parsed_options, "web_base_path", None) or "").rstrip("/")
     blueprint = Blueprint(
         "kanta_seed",
         __name__,
@@ -109,43 +109,43 @@ def attach(session: Session, web_ui: WebUI) -> None:
     def vet_start_form() -> Response | None:
         if request.method != "POST" or request.endpoint != "locust.swarm":
             return None
-        return check_start_form(session, web_ui, types, aliases)
+        return check_start_form(seeder, web_ui, types, aliases)
 
     @app.after_request
     def add_to_page(response: Response) -> Response:
         if request.endpoint == "locust.request_stats" and response.status_code == 200 and response.is_json:
-            return with_run_state(session, response)
+            return with_run_state(seeder, response)
         if (
             request.endpoint == "locust.index"
             and response.status_code == 200
             and response.mimetype == "text/html"
         ):
-            return with_tab_script(with_form_values(response, session, ours), form)
+            return with_tab_script(with_form_values(response, seeder, ours), form)
         return response
 
     @blueprint.route("/progress.json")
     @web_ui.auth_required_if_enabled
     def progress_json() -> Response:
-        response = jsonify(progress_document(session))
+        response = jsonify(progress_document(seeder))
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @blueprint.route("/target.json")
     @web_ui.auth_required_if_enabled
     def target_json() -> Response:
-        response = jsonify(target_document(session, request.args))
+        response = jsonify(target_document(seeder, request.args))
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @blueprint.route("/summary.json")
     @web_ui.auth_required_if_enabled
     def summary_json() -> Response:
-        return summary_download(session, "json")
+        return summary_download(seeder, "json")
 
     @blueprint.route("/summary.md")
     @web_ui.auth_required_if_enabled
     def summary_md() -> Response:
-        return summary_download(session, "md")
+        return summary_download(seeder, "md")
 
     app.register_blueprint(blueprint)
     # update_template_args() merges into template_args, so these keys survive every page load.
@@ -177,11 +177,11 @@ def with_tab_script(response: Response, form: dict[str, Any] | None = None) -> R
 
 
 def check_start_form(
-    session: Session, web_ui: WebUI, types: dict[str, Any], aliases: dict[str, str] | None = None
+    seeder: Seeder, web_ui: WebUI, types: dict[str, Any], aliases: dict[str, str] | None = None
 ) -> Response | None:
     """Refuse a start form that a headless run would refuse; on success keep the plan for test_start,
     and the form's kanta-seed values in the parsed options (the next run's, and the reloaded form's)."""
-    env = session.environment
+    env = seeder.environment
     runner = env.runner
     if env.parsed_options is None or runner is None or runner.state not in (STATE_INIT, STATE_STOPPED):
         return None  # a running test's user count being edited: no new run starts, nothing to vet
@@ -190,9 +190,9 @@ def check_start_form(
     fields = form_fields(request.form, aliases or {}, vars(env.parsed_options))
     try:
         if zero_users(fields.get("user_count")):  # what headless refuses for -u 0
-            raise BadInput(driver.ZERO_USERS)
+            raise BadInput(plans.ZERO_USERS)
         options, host = apply_form(env.parsed_options, fields, env.host or "", types)
-        plan = driver.prepare_plan(session, Settings.from_options(options, host))
+        plan = seeder.prepare(Settings.from_options(options, host))
     except ValueError as e:  # BadInput, or a value Settings cannot read: a message, not a bare 500
         log.error("kanta-seed: %s (start refused)", e)
         return jsonify({"success": False, "message": f"kanta-seed: {e}", "host": env.host})
@@ -202,8 +202,8 @@ def check_start_form(
         if hasattr(options, dest):
             setattr(env.parsed_options, dest, getattr(options, dest))
     # start_test compares its own Settings with plan.settings and uses the plan when they are equal.
-    session.plan = plan
-    driver.log_plan(plan)  # the terminal says what is about to be seeded, as a headless run does
+    seeder.plan = plan
+    plans.log_plan(plan)  # the terminal says what is about to be seeded, as a headless run does
     return None
 
 
@@ -325,7 +325,7 @@ def form_layout(ours: dict[str, Any]) -> dict[str, Any]:
     return {"fields": fields, "order": list(fields)}
 
 
-def with_form_values(response: Response, session: Session, ours: dict[str, Any]) -> Response:
+def with_form_values(response: Response, seeder: Seeder, ours: dict[str, Any]) -> Response:
     """Locust's page with kanta-seed's options in FORM_GROUPS' order, each with the value the next run
     uses (the last accepted START's; Locust's own form arg would be the command line's)."""
     html = response.get_data(as_text=True)
@@ -339,7 +339,7 @@ def with_form_values(response: Response, session: Session, ours: dict[str, Any])
     extra = args.get("extra_options")
     if not isinstance(extra, dict):
         return response
-    args["extra_options"] = arranged(extra, session.environment.parsed_options, ours)
+    args["extra_options"] = arranged(extra, seeder.environment.parsed_options, ours)
     response.set_data(html[: found.start(2)] + str(htmlsafe_json_dumps(args)) + html[found.end(2) :])
     return response
 
@@ -364,13 +364,13 @@ def json_value(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, bool, int, float)) else str(value)
 
 
-def target_document(session: Session, args: Any) -> dict[str, Any]:
+def target_document(seeder: Seeder, args: Any) -> dict[str, Any]:
     """What the next START fills: the mode, the event, and what that event holds now.
 
     The form's fields as query args (host, event_code, bench, fresh_event, loops; images is accepted
     and not read: the data set is read when START is pressed); a missing one is the current option.
     """
-    env = session.environment
+    env = seeder.environment
     options = env.parsed_options
 
     def current(name: str, fallback: Any) -> Any:
@@ -421,9 +421,9 @@ def target_document(session: Session, args: Any) -> dict[str, Any]:
     return {**doc, "holds": held, "note": f"holds {held} {word}; START uploads what the data set lacks"}
 
 
-def with_run_state(session: Session, response: Response) -> Response:
+def with_run_state(seeder: Seeder, response: Response) -> Response:
     """Locust's stats JSON, with the state a seeding run really is in; a new response (Locust memoizes)."""
-    run, runner = session.run, session.environment.runner
+    run, runner = seeder.run, seeder.environment.runner
     if run is None or runner is None or runner.state not in STOP_STATES:
         return response
     data = dict(response.get_json())
@@ -435,11 +435,11 @@ def with_run_state(session: Session, response: Response) -> Response:
     return jsonify(data)
 
 
-def progress_document(session: Session) -> dict[str, Any]:
+def progress_document(seeder: Seeder) -> dict[str, Any]:
     """What the Seeding tab draws: figures, tiles, the chart, and the summary once there is one."""
-    run = session.run
+    run = seeder.run
     snap = progress.snapshot(run)
-    doc: dict[str, Any] = {"snapshot": snap, "tiles": [], "chart": [], "rows": [], **phase(session)}
+    doc: dict[str, Any] = {"snapshot": snap, "tiles": [], "chart": [], "rows": [], **phase(seeder)}
     if run is not None:
         doc["run"] = run.run_id  # which run this is: a NEW run's figures are never the last one's
         doc["tiles"] = progress.tiles(run)
@@ -450,13 +450,13 @@ def progress_document(session: Session) -> dict[str, Any]:
     return doc
 
 
-def phase(session: Session) -> dict[str, Any]:
+def phase(seeder: Seeder) -> dict[str, Any]:
     """Where the run is, for the tab's badge, from the same facts as Locust's header and the summary:
     ``running``; ``stopping`` (STOP pressed, or the run ending by itself: uploads in flight finish,
     the event is read back; Locust's header still reads RUNNING); ``ended``, with ``result`` the
     summary's own (pass, stopped, incomplete, regression) from the moment Locust's header reads
     STOPPED; ``idle`` before the first run."""
-    run, runner = session.run, session.environment.runner
+    run, runner = seeder.run, seeder.environment.runner
     if run is None:
         return {"phase": "idle", "result": None}
     if run.summary is not None:
@@ -466,9 +466,9 @@ def phase(session: Session) -> dict[str, Any]:
     return {"phase": "running", "result": None}
 
 
-def summary_download(session: Session, kind: str) -> Response:
+def summary_download(seeder: Seeder, kind: str) -> Response:
     """The last run's summary, as --summary-json / --summary-md write it, as a file download."""
-    run = session.run
+    run = seeder.run
     summary = run.summary if run is not None else None
     if summary is None:
         return Response(
