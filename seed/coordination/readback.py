@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from seed.core.content import Copy, reconcile
 from seed.core.stages import StageBook
-from seed.core.work import WorkQueue
+from seed.core.work import State, WorkQueue
 from seed.kanta.client import Item, KantaClient
 
 LATER_LISTED = 30  # this many images answered after one are listed while it is not: it was dropped
@@ -121,7 +121,7 @@ class Readback:
         obs = Observation(ok=True)
         prior = self._stored_202s()
         for i, e in enumerate(entries):
-            if e.state == "accepted" and e.uuid in seen_now:
+            if e.state == State.ACCEPTED and e.uuid in seen_now:
                 stage = self.stages.of(i, e.uuid)
                 new = stage.stored_at is None
                 obs.changed |= self.stages.seen(i, e.uuid, seen_now[e.uuid].faces, before, now)
@@ -134,7 +134,7 @@ class Readback:
         if grew:
             # The pipeline's own pace, measured while uploads still go on: afterwards the unlisted may
             # be only lost ones, and a gap waiting on them would grow the wait for them.
-            sending = self.queue.waiting or self.queue.count("claimed")
+            sending = self.queue.waiting or self.queue.count(State.CLAIMED)
             if self.last_growth_at is not None and self.unlisted_at_growth and sending:
                 self.max_gap = max(self.max_gap, now - self.last_growth_at)
             self.last_growth_at, self.unlisted_at_growth = now, len(unlisted)
@@ -150,7 +150,7 @@ class Readback:
 
     def _adopt(self, seen_now: dict[str, Item], owner: dict[str, int], obs: Observation) -> None:
         """Unnamed copies of ours, read by content; those holding an image in doubt are its upload."""
-        doubts = {i: self.digest_of(i) for i in self.queue.in_state("doubt")}
+        doubts = {i: self.digest_of(i) for i in self.queue.in_state(State.DOUBT)}
         unnamed = [u for u in seen_now if u not in owner and u not in self.gone]
         for u in unnamed:
             self.first_poll.setdefault(u, self.polls)
@@ -158,7 +158,7 @@ class Readback:
             return
         # A copy listed only just now may be an upload whose 202 is on its way: wait one poll for it,
         # unless nothing is in flight that could explain it.
-        settled = self.queue.count("claimed") == 0
+        settled = self.queue.count(State.CLAIMED) == 0
         for u in unnamed:
             if self._needs_read(u) and (settled or self.first_poll[u] < self.polls):
                 self._read(u, seen_now[u])
@@ -182,7 +182,7 @@ class Readback:
         return [
             i
             for i, e in enumerate(self.queue.entries)
-            if e.state == "accepted" and e.uuid and e.uuid not in self.listed and e.uuid not in self.gone
+            if e.state == State.ACCEPTED and e.uuid and e.uuid not in self.listed and e.uuid not in self.gone
         ]
 
     def _stored_202s(self) -> list[float]:
@@ -235,7 +235,7 @@ class Readback:
 
     def _resend_doubts(self, now: float, unlisted: int, obs: Observation) -> None:
         adopted = {i for i, _ in obs.adopt}
-        for i in self.queue.in_state("doubt"):
+        for i in self.queue.in_state(State.DOUBT):
             since = self.queue.entries[i].doubt_since or self.started_at
             if i not in adopted and self.passed(since, now, unlisted) and not self._copy_waits(i):
                 obs.resend.append(i)
@@ -252,21 +252,21 @@ class Readback:
 
     def _settle_faceless(self, now: float) -> None:
         q = self.queue
-        if now - self.last_change_at < QUIET_FACES_S or q.count("claimed") or q.count("doubt"):
+        if now - self.last_change_at < QUIET_FACES_S or q.count(State.CLAIMED) or q.count(State.DOUBT):
             return
         if self._unlisted():
             return
         for i, e in enumerate(q.entries):
-            if e.state == "accepted":
+            if e.state == State.ACCEPTED:
                 self.stages.settle_faceless(i, self.last_change_at)
 
     # --- views --------------------------------------------------------------------------------------
     def stored(self, index: int) -> bool:
         e = self.queue.entries[index]
         s = self.stages.stages.get(index)
-        return e.state == "accepted" and s is not None and s.uuid == e.uuid and s.stored_at is not None
+        return e.state == State.ACCEPTED and s is not None and s.uuid == e.uuid and s.stored_at is not None
 
     def processed(self, index: int) -> bool:
         e = self.queue.entries[index]
         s = self.stages.stages.get(index)
-        return e.state == "accepted" and s is not None and s.uuid == e.uuid and s.processed_at is not None
+        return e.state == State.ACCEPTED and s is not None and s.uuid == e.uuid and s.processed_at is not None

@@ -24,7 +24,7 @@ from seed.core.ledger import Ledger
 from seed.core.retry import RetryPolicy
 from seed.core.stages import StageBook
 from seed.core.summary import Clusters, Summary
-from seed.core.work import Result, WorkQueue
+from seed.core.work import Result, State, WorkQueue
 from seed.kanta.client import GARBLED, KantaClient
 
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
@@ -184,9 +184,15 @@ class Run:
         if r.ok:
             self.owner_of[r.uuid] = r.index
         self._write(
-            "result", r.index, ok=r.ok, uuid=r.uuid, status=r.status, unknown=unknown, final=state == "failed"
+            "result",
+            r.index,
+            ok=r.ok,
+            uuid=r.uuid,
+            status=r.status,
+            unknown=unknown,
+            final=state == State.FAILED,
         )
-        if r.ok and state == "accepted" and e.uuid == r.uuid and not had_uuid:
+        if r.ok and state == State.ACCEPTED and e.uuid == r.uuid and not had_uuid:
             self.stages.accepted(r.index, r.uuid, r.answered_at)
             if not e.repairs:
                 self.first_accepts.append(r.answered_at)
@@ -204,7 +210,7 @@ class Run:
         if not s.verify or s.max_backlog <= 0:
             return None
         unlisted = self._unlisted_at_poll + self._accepted_since_poll
-        limit = self.backlog_limit - unlisted - self.queue.count("claimed")
+        limit = self.backlog_limit - unlisted - self.queue.count(State.CLAIMED)
         self._hold(limit <= 0 and self.queue.waiting > 0)
         return max(0, limit)
 
@@ -221,7 +227,7 @@ class Run:
         """The events with an image not yet at its end stage (nothing to read once all are)."""
         codes: list[str] = []
         for i, e in enumerate(self.queue.entries):
-            if e.state in ("doubt",) or (e.state == "accepted" and not self.at_end_stage(i)):
+            if e.state in (State.DOUBT,) or (e.state == State.ACCEPTED and not self.at_end_stage(i)):
                 code = self.plan.uploads[i].event_code
                 if code not in codes:
                     codes.append(code)
@@ -293,7 +299,7 @@ class Run:
     def at_end_stage(self, index: int) -> bool:
         stage = self.settings.wait_stage
         if stage == "accepted":
-            return self.queue.entries[index].state == "accepted"
+            return self.queue.entries[index].state == State.ACCEPTED
         if stage == "stored":
             return self.readback.stored(index)
         return self.readback.processed(index)
@@ -302,7 +308,7 @@ class Run:
         """Every image failed or at the run's end stage."""
         q = self.queue
         return q.complete and all(
-            e.state == "failed" or self.at_end_stage(i) for i, e in enumerate(q.entries)
+            e.state == State.FAILED or self.at_end_stage(i) for i, e in enumerate(q.entries)
         )
 
     def stall(self) -> str | None:
@@ -322,7 +328,9 @@ class Run:
         if why is None:
             return None
         left = sum(
-            1 for i, e in enumerate(self.queue.entries) if e.state != "failed" and not self.at_end_stage(i)
+            1
+            for i, e in enumerate(self.queue.entries)
+            if e.state != State.FAILED and not self.at_end_stage(i)
         )
         again = (
             "rerun the same command to resume"
@@ -394,7 +402,7 @@ class Run:
                     self.copy_verdict["extra"].append(
                         f"{name} ({uid}, DELETE answered {status or 'nothing'})"
                     )
-            accepted_missing = [i for i in verdict.missing if q.entries[i].state == "accepted"]
+            accepted_missing = [i for i in verdict.missing if q.entries[i].state == State.ACCEPTED]
             self.copy_verdict["missing"] += [q.entries[i].member for i in accepted_missing]
             self.copy_verdict["unproven"] += verdict.unproven
             self.copy_verdict["foreign"] += verdict.foreign
@@ -432,7 +440,7 @@ class Run:
         subjects: list[str] = []
         for i, e in enumerate(self.queue.entries):
             stage = self.stages.stages.get(i)
-            if e.state != "accepted" or stage is None or stage.faces <= 0:
+            if e.state != State.ACCEPTED or stage is None or stage.faces <= 0:
                 continue
             ids = self.client.image_clusters(e.uuid)
             subject = subject_of(e.member, pattern)

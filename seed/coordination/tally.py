@@ -18,7 +18,7 @@ from seed.coordination.run import Run
 from seed.core.expected import face_rule
 from seed.core.figures import percentile, rate
 from seed.core.summary import Faces, Latency, Summary
-from seed.core.work import Result
+from seed.core.work import Result, State
 from seed.kanta import contract as kanta
 
 STEADY_MIN_S = 1.0  # a steady window shorter than this is noise: no steady rate
@@ -58,8 +58,8 @@ def again_text(run: Run, params: RunParams) -> str:
 def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bool) -> Summary:
     s, q, plan = run.settings, run.queue, run.plan
     entries = q.entries
-    accepted = [i for i, e in enumerate(entries) if e.state == "accepted"]
-    failed = [e for e in entries if e.state == "failed"]
+    accepted = [i for i, e in enumerate(entries) if e.state == State.ACCEPTED]
+    failed = [e for e in entries if e.state == State.FAILED]
     lat = sorted(run.latencies)
     firsts = sorted(run.first_accepts)
     start = run.first_sent_at
@@ -103,8 +103,8 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
             for e in failed
         ],
         failures_by_reason=dict(Counter(failure_reason(e.result) for e in failed)),
-        not_attempted=sum(1 for e in entries if e.state in ("pending", "delayed") and not e.attempts),
-        in_doubt=sum(1 for e in entries if e.state in ("doubt", "claimed")),
+        not_attempted=sum(1 for e in entries if e.state in (State.PENDING, State.DELAYED) and not e.attempts),
+        in_doubt=sum(1 for e in entries if e.state in (State.DOUBT, State.CLAIMED)),
         attempts=sum(e.attempts for e in entries),
         retries=q.retries,
         fail_ratio=round(q.failed_attempts / max(1, sum(e.attempts for e in entries)), 4),

@@ -19,14 +19,36 @@ decides (``run.py``), by the content of what the event holds.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-STATES = ("pending", "delayed", "claimed", "doubt", "accepted", "failed")
-UNSETTLED = ("pending", "delayed", "claimed", "doubt")  # not yet accepted nor failed
+
+class State(enum.StrEnum):
+    """Where an image is in this run's queue (its string is what the ledger, the JSON and the tab say)."""
+
+    PENDING = "pending"
+    DELAYED = "delayed"  # waiting for its retry's backoff
+    CLAIMED = "claimed"  # handed to a user
+    DOUBT = "doubt"  # sent, outcome unknown: decided by what the event holds
+    ACCEPTED = "accepted"  # its copy is known (a 202, or found by content)
+    FAILED = "failed"  # given up
+
+
+class Origin(enum.StrEnum):
+    """Where an accepted image's copy came from."""
+
+    UPLOADED = "uploaded"  # this run's 202 named it
+    ADOPTED = "adopted"  # found in the event by content after an upload with no answer
+    RESUMED = "resumed"  # an earlier run's, from the ledger (or this process's memory)
+    PRESENT = "present"  # in the event before the run, found by content: never uploaded
+
+
+STATES = tuple(State)
+UNSETTLED = (State.PENDING, State.DELAYED, State.CLAIMED, State.DOUBT)  # not yet accepted nor failed
 
 
 @dataclass(frozen=True)
@@ -50,7 +72,7 @@ class Result:
 @dataclass
 class Entry:
     member: str
-    state: str = "pending"
+    state: State = State.PENDING
     owner: str = ""
     attempts: int = 0
     failing_since: float | None = None  # when its current run of failures began (the retry budget)
@@ -62,9 +84,19 @@ class Entry:
     doubt_since: float | None = None  # in doubt since (wall clock)
     doubted: bool = False  # was ever in doubt: without readable blobs, a possible duplicate
     repairs: int = 0  # re-uploads after its uuid never showed up on the server
-    adopted: bool = False  # its upload was found in the event by content, not by its 202
-    resumed: bool = False  # accepted by an earlier run (from the ledger), not by this one
-    present: bool = False  # already in the event before the run (--top-up): never uploaded
+    origin: Origin | None = None  # where its accepted copy came from (None until it has one)
+
+    @property
+    def adopted(self) -> bool:
+        return self.origin == Origin.ADOPTED
+
+    @property
+    def resumed(self) -> bool:
+        return self.origin == Origin.RESUMED
+
+    @property
+    def present(self) -> bool:
+        return self.origin == Origin.PRESENT
 
 
 class WorkQueue:
@@ -76,12 +108,12 @@ class WorkQueue:
         self._pending: deque[int] = deque(range(len(members)))
         self._delayed: list[tuple[float, int]] = []  # (ready at, index): retries waiting out a backoff
         self._due: dict[int, float] = {}  # index -> when its current backoff ends (older heap rows are stale)
-        self._counts: Counter[str] = Counter({"pending": len(members)})
+        self._counts: Counter[str] = Counter({State.PENDING: len(members)})
         self.retries = 0
         self.failed_attempts = 0  # attempts answered with anything but a 202 (retried or not)
         self.late_copies = 0  # uuids reported for an image that already had one: extra copies
 
-    def _set(self, e: Entry, state: str) -> None:
+    def _set(self, e: Entry, state: State) -> None:
         self._counts[e.state] -= 1
         self._counts[state] += 1
         e.state = state
@@ -94,7 +126,7 @@ class WorkQueue:
         while self._pending and len(got) < n:
             i = self._pending.popleft()
             e = self.entries[i]
-            self._set(e, "claimed")
+            self._set(e, State.CLAIMED)
             e.owner = owner
             got.append(i)
         return got
@@ -112,15 +144,15 @@ class WorkQueue:
         while self._delayed and self._delayed[0][0] <= now:
             at, i = heapq.heappop(self._delayed)
             if self._current(at, i):
-                self._set(self.entries[i], "pending")
+                self._set(self.entries[i], State.PENDING)
                 self._pending.append(i)
 
     def _current(self, at: float, i: int) -> bool:
         """A heap row is the image's current backoff, not one left from before a late report settled it."""
-        return self.entries[i].state == "delayed" and self._due.get(i) == at
+        return self.entries[i].state == State.DELAYED and self._due.get(i) == at
 
     def _requeue(self, i: int, front: bool = False) -> None:
-        self._set(self.entries[i], "pending")
+        self._set(self.entries[i], State.PENDING)
         if front:
             self._pending.appendleft(i)
         else:
@@ -138,7 +170,7 @@ class WorkQueue:
         a stop) still counts: the upload happened, and a uuid is never dropped.
         """
         e = self.entries[result.index]
-        mine = e.state == "claimed" and e.owner == owner
+        mine = e.state == State.CLAIMED and e.owner == owner
         e.attempts += 1
         e.attempted_by.append(owner)
         e.result = result
@@ -147,16 +179,22 @@ class WorkQueue:
             if result.uuid in e.uuids:
                 return e.state
             e.uuids.append(result.uuid)
-            if e.state == "accepted":
+            if e.state == State.ACCEPTED:
                 self.late_copies += 1  # a second copy reached the server: the read-back sorts it out
                 return e.state
-            if e.state == "pending":
+            if e.state == State.PENDING:
                 self._pending.remove(result.index)
             self._accept(e, result.uuid, result.answered_at)
             return e.state
-        if not mine and e.state in ("accepted", "claimed", "pending", "delayed", "failed"):
+        if not mine and e.state in (
+            State.ACCEPTED,
+            State.CLAIMED,
+            State.PENDING,
+            State.DELAYED,
+            State.FAILED,
+        ):
             return e.state  # a late failure changes nothing: the image is settled or being retried
-        if e.state == "pending":
+        if e.state == State.PENDING:
             self._pending.remove(result.index)
         e.owner = ""
         if e.failing_since is None:
@@ -166,22 +204,23 @@ class WorkQueue:
         elif retry_in is not None:
             self.retries += 1
             if retry_in > 0:
-                self._set(e, "delayed")
+                self._set(e, State.DELAYED)
                 self._due[result.index] = ready = self._clock() + retry_in
                 heapq.heappush(self._delayed, (ready, result.index))
             else:
                 self._requeue(result.index)
         else:
-            self._set(e, "failed")
+            self._set(e, State.FAILED)
         return e.state
 
     def _accept(self, e: Entry, uuid: str, at: float | None) -> None:
-        self._set(e, "accepted")
+        self._set(e, State.ACCEPTED)
+        e.origin = e.origin or Origin.UPLOADED
         e.owner, e.uuid, e.accepted_at = "", uuid, at
         e.failing_since = e.doubt_since = None
 
     def _doubt(self, e: Entry, at: float) -> None:
-        self._set(e, "doubt")
+        self._set(e, State.DOUBT)
         e.doubt_since, e.doubted = at, True
 
     def release(self, owner: str, indices: Sequence[int] | None, maybe_sent: bool, at: float) -> list[int]:
@@ -194,7 +233,7 @@ class WorkQueue:
         back = [
             i
             for i, e in enumerate(self.entries)
-            if e.state == "claimed" and e.owner == owner and (wanted is None or i in wanted)
+            if e.state == State.CLAIMED and e.owner == owner and (wanted is None or i in wanted)
         ]
         for i in reversed(back):
             e = self.entries[i]
@@ -211,63 +250,63 @@ class WorkQueue:
         e = self.entries[index]
         if uuid not in e.uuids:
             e.uuids.append(uuid)
-        if e.state == "pending":
+        if e.state == State.PENDING:
             self._pending.remove(index)
-        e.adopted = True
+        e.origin = Origin.ADOPTED
         self._accept(e, uuid, at)
 
     def unadopt(self, index: int, at: float) -> None:
         """An adoption was wrong (a twin's 202 named that copy): back into doubt."""
         e = self.entries[index]
-        if e.state == "accepted" and e.adopted:
+        if e.state == State.ACCEPTED and e.adopted:
             if e.uuid in e.uuids:
                 e.uuids.remove(e.uuid)
-            e.uuid, e.accepted_at, e.adopted = "", None, False
+            e.uuid, e.accepted_at, e.origin = "", None, None
             self._doubt(e, at)
 
     def resend(self, index: int) -> None:
         """An image in doubt is not in the event: send it (again)."""
         e = self.entries[index]
-        if e.state == "doubt":
+        if e.state == State.DOUBT:
             e.doubt_since = None
             self._requeue(index, front=True)
 
     def give_up(self, index: int) -> None:
         e = self.entries[index]
-        if e.state in ("doubt", "pending", "delayed"):
-            if e.state == "pending":
+        if e.state in (State.DOUBT, State.PENDING, State.DELAYED):
+            if e.state == State.PENDING:
                 self._pending.remove(index)
-            self._set(e, "failed")
+            self._set(e, State.FAILED)
 
     def reopen(self, index: int) -> None:
         """Send an accepted image again: its uuid never appeared on the server (lost after its 202)."""
         e = self.entries[index]
-        if e.state != "accepted":
+        if e.state != State.ACCEPTED:
             return
         e.repairs += 1
-        e.uuid, e.accepted_at, e.adopted, e.resumed = "", None, False, False
+        e.uuid, e.accepted_at, e.origin = "", None, None
         self._requeue(index, front=True)
 
     def preset(self, index: int, uuid: str, resumed: bool = True, present: bool = False) -> None:
         """Accepted before this run: from the ledger (resumed) or already in the event (--top-up)."""
         e = self.entries[index]
-        if e.state == "pending":
+        if e.state == State.PENDING:
             self._pending.remove(index)
         if uuid not in e.uuids:
             e.uuids.append(uuid)
-        e.resumed, e.present = resumed, present
+        e.origin = Origin.PRESENT if present else Origin.RESUMED if resumed else Origin.UPLOADED
         self._accept(e, uuid, None)
 
     def preset_doubt(self, index: int, at: float) -> None:
         """In flight when an earlier run died: it may be stored; the read-back decides."""
         e = self.entries[index]
-        if e.state == "pending":
+        if e.state == State.PENDING:
             self._pending.remove(index)
             self._doubt(e, at)
 
     # --- views ------------------------------------------------------------------------------------
     def owners_in_flight(self) -> set[str]:
-        return {e.owner for e in self.entries if e.state == "claimed"}
+        return {e.owner for e in self.entries if e.state == State.CLAIMED}
 
     def count(self, state: str) -> int:
         return self._counts[state]
@@ -275,7 +314,7 @@ class WorkQueue:
     @property
     def waiting(self) -> int:
         """Images not handed out right now: pending, or waiting out a retry's backoff."""
-        return self._counts["pending"] + self._counts["delayed"]
+        return self._counts[State.PENDING] + self._counts[State.DELAYED]
 
     @property
     def total(self) -> int:

@@ -11,22 +11,24 @@ from typing import Any
 
 from seed.coordination.run import Run
 from seed.core.figures import rate
+from seed.core.work import State
 
 TILE_STATES = ("pending", "sending", "retrying", "repaired", "accepted", "stored", "processed", "failed")
 
 
 def counts(run: Run) -> dict[str, int]:
     q, rb = run.queue, run.readback
-    accepted = [i for i, e in enumerate(q.entries) if e.state == "accepted"]
+    accepted = [i for i, e in enumerate(q.entries) if e.state == State.ACCEPTED]
     return {
         "total": q.total,
         "accepted": len(accepted),
         "stored": sum(1 for i in accepted if rb.stored(i)),
         "processed": sum(1 for i in accepted if rb.processed(i)),
-        "failed": q.count("failed"),
-        "doubt": q.count("doubt"),
-        "retrying": q.count("delayed") + sum(1 for e in q.entries if e.state == "pending" and e.attempts),
-        "in_flight": q.count("claimed"),
+        "failed": q.count(State.FAILED),
+        "doubt": q.count(State.DOUBT),
+        "retrying": q.count(State.DELAYED)
+        + sum(1 for e in q.entries if e.state == State.PENDING and e.attempts),
+        "in_flight": q.count(State.CLAIMED),
         "done": sum(1 for i in accepted if run.at_end_stage(i)),
     }
 
@@ -42,7 +44,7 @@ def snapshot(run: Run | None, now: float | None = None) -> dict[str, Any]:
     c = counts(run)
     # The same window as the summary's rate: 202s per second from the first upload sent to the last
     # 202 (once nothing is left to send), or to now.
-    sending = run.queue.waiting or run.queue.count("claimed")
+    sending = run.queue.waiting or run.queue.count(State.CLAIMED)
     upload_end = end if sending or not run.first_accepts else max(run.first_accepts)
     rate_now = rate(len(run.first_accepts), run.first_sent_at, upload_end)
     done_rate = rate(c["done"] - c_counted_before(run), run.first_sent_at, end)
@@ -96,13 +98,13 @@ def line(snap: dict[str, Any], retry_for: float) -> str:
 
 def tile_state(run: Run, index: int) -> str:
     e = run.queue.entries[index]
-    if e.state == "failed":
+    if e.state == State.FAILED:
         return "failed"
-    if e.state == "claimed":
+    if e.state == State.CLAIMED:
         return "sending"
-    if e.state in ("delayed", "doubt") or (e.state == "pending" and e.attempts and not e.repairs):
+    if e.state in (State.DELAYED, State.DOUBT) or (e.state == State.PENDING and e.attempts and not e.repairs):
         return "retrying"
-    if e.state == "pending":
+    if e.state == State.PENDING:
         return "repaired" if e.repairs else "pending"
     if run.readback.processed(index):
         return "processed"

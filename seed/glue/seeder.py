@@ -44,6 +44,7 @@ from seed.core.exit_codes import EXIT_BAD_INPUT
 from seed.core.ledger import Ledger, ProcessLedger
 from seed.core.summary import Summary, markdown, render, write_json, write_text
 from seed.core.words import counted
+from seed.core.work import State
 from seed.glue import plans, progress
 from seed.kanta.client import KantaClient, locust_transport
 from seed.standin.launcher import StandinError, StandinProcess
@@ -273,7 +274,7 @@ class Seeder:
         run = Run(plan, client, ledger=ledger)
         if plan.resuming:
             q = run.queue
-            plans.tell_resume(plan, q.total, sum(1 for e in q.entries if e.resumed), q.count("doubt"))
+            plans.tell_resume(plan, q.total, sum(1 for e in q.entries if e.resumed), q.count(State.DOUBT))
         run.clear_before()  # --fresh, or copies beyond one: removed before the first upload
         self.run, self.ending, self.phase, self.printed = run, None, Phase.RUNNING, False
         self.runs += 1
@@ -299,7 +300,7 @@ class Seeder:
                 return
             # Whether every image is done changes only with a result or a poll: ask (O(images)) then.
             if run.queue.complete and (looked or not run.settings.verify) and run.done():
-                if run.settings.verify and run.queue.count("accepted"):
+                if run.settings.verify and run.queue.count(State.ACCEPTED):
                     run.reconcile()
                     run.look_for_clusters(gevent.sleep)
                 self.end_itself("", EndKind.DONE)
@@ -310,7 +311,9 @@ class Seeder:
                 return
             now = time.time()
             anything = (
-                run.first_sent_at is not None or run.queue.count("doubt") or run.queue.count("accepted")
+                run.first_sent_at is not None
+                or run.queue.count(State.DOUBT)
+                or run.queue.count(State.ACCEPTED)
             )
             due = now - last_poll >= POLL_S and now - (run.first_sent_at or run.started_at) >= FIRST_LOOK_S
             looked = False
