@@ -18,6 +18,23 @@ os.environ["XDG_CACHE_HOME"] = str(SUITE_CACHE)
 os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
 
 
+# Modules whose tests run real processes (locust, the stand-in, a browser); a test elsewhere that asks for
+# one of PROCESS_FIXTURES is one too. Everything else is marked unit: `pytest -m unit -n 0` runs in seconds.
+E2E_MODULES = {
+    "test_bad_input", "test_bench_smoke", "test_distributed", "test_exactly_once", "test_perf_gate",
+    "test_pipeline", "test_seed_or_bench", "test_seed_run", "test_standin", "test_web_host", "test_webui",
+    "test_webui_rerun", "test_report_html",
+}  # fmt: skip
+PROCESS_FIXTURES = {"standin", "fast_standin", "standin_factory", "processes", "browser", "ui_factory"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        e2e = module in E2E_MODULES or bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())))
+        item.add_marker(pytest.mark.e2e if e2e else pytest.mark.unit)
+
+
 def controller(config: pytest.Config) -> bool:
     """The one process of a session (not a pytest-xdist worker): where the tripwire lives."""
     return not hasattr(config, "workerinput")

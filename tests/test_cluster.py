@@ -186,7 +186,7 @@ def test_a_link_that_lost_contact_drops_what_it_holds(tmp_path):
     pump.kill()
 
 
-def test_the_backlog_bound_holds_claims_until_the_pipeline_lists(tmp_path):
+def test_the_backlog_bound_holds_claims_until_the_pipeline_processes(tmp_path):
     run = make_run(tmp_path, max_backlog=10)
     coordinator, links, pump = cluster(1, users_per_link=4)
     coordinator.begin(run)
@@ -195,13 +195,13 @@ def test_the_backlog_bound_holds_claims_until_the_pipeline_lists(tmp_path):
     _, users = run_users(links, 4, lambda codes: (True, "created"))
     gevent.sleep(0.3)
     assert run.queue.count("accepted") + run.queue.count("claimed") <= 10  # nothing listed yet
-    for i, e in enumerate(run.queue.entries):  # the read-back lists what was accepted
+    for i, e in enumerate(run.queue.entries):  # the read-back lists what was accepted, processed
         if e.state == "accepted":
-            run.stages.seen(i, e.uuid, 0, 0.0, 1.0)
+            run.stages.seen(i, e.uuid, 1, 0.0, 1.0)
             run.readback.listed[e.uuid] = None
     run.after_poll(lost=0)  # what a poll does after it looked
     coordinator.serve()
     gevent.sleep(0.3)
     gevent.killall([*users, pump])
     assert 10 < run.queue.count("accepted") <= 20
-    assert run._held_since is not None or run.held_back_s > 0
+    assert run.backlog.held_since is not None or run.held_back_s > 0

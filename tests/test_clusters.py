@@ -32,7 +32,7 @@ def test_splitting_a_subject_keeps_purity_but_not_the_rand_index():
 
 
 def test_the_figures_kanta_s_dbscan_gets_on_the_yale_faces():
-    """KANTA-API.md: 162 faces, subjects 04, 06 and 14 in one cluster of 33: purity 0.864, ARI 0.800."""
+    """The contract: 162 faces, subjects 04, 06 and 14 in one cluster of 33: purity 0.864, ARI 0.800."""
     subjects, clusters = [], []
     for s in range(1, 16):
         n = 10 if s in (1, 5, 11) else 11  # three rightlight images have no face

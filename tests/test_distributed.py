@@ -100,7 +100,9 @@ def test_killed_worker_claims_go_to_the_others(standin_factory, yale_zip, tmp_pa
 
 
 def test_late_worker_gets_work(standin_factory, yale_zip, tmp_path, processes):
-    standin = standin_factory("--instant", "--latency-ms", "60")
+    # Slow enough (4 users, 150 ms an upload: ~6 s of work) that a worker starting on a loaded machine
+    # still joins while there is work: the backlog bound no longer slows a server that keeps up.
+    standin = standin_factory("--instant", "--latency-ms", "150")
     port, summary = free_port(), tmp_path / "s.json"
     master = seeding_master(processes, standin, yale_zip, summary, "4", port=port, workers=1, cwd=tmp_path)
     first = processes.worker(port, cwd=tmp_path)

@@ -1,10 +1,10 @@
-"""Contract tests for the stand-in backend, read from KANTA-API.md alone.
+"""Contract tests for the stand-in backend, read from docs/kanta-contract.md alone.
 
 Plain HTTP through urllib with hand-built multipart bodies, nothing imported from ``seed``: a test
 passes only when this reading of the contract and the stand-in's reading agree. Every test looks at
 what the server stored (its SQLite rows, its blob files, a read-back), not only at status codes.
 
-With no flags the stand-in models Kanta's pipeline under load (KANTA-API.md): 202 first, then a
+With no flags the stand-in models Kanta's pipeline under load (docs/kanta-contract.md): 202 first, then a
 DB-pool wait that can drop the image, the row (listed, faces 0), a detection worker, the faces.
 Besides Kanta's columns it records ``images.stored_at`` / ``processed_at`` and an ``uploads`` table
 (every 202 and its outcome), and answers ``GET /_standin/stats``; tests read those to know when the

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -261,7 +261,7 @@ def comparable_at_start(planned: Mapping[str, Any], baseline: Mapping[str, Any])
 
 
 # --- baselines ---------------------------------------------------------------------------------------
-def _average(docs: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _average(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Numbers averaged over the documents that have them; nested dicts likewise; anything else from the
     first document that has it (names, lists of failures: not figures)."""
     out: dict[str, Any] = {}
@@ -286,13 +286,11 @@ def load_baselines(paths: str | Path | Iterable[str | Path]) -> dict[str, Any]:
     Averaging smooths a noisy machine; it is only meaningful between runs of the same thing, so the
     comparability fields (data set, images, users, processes, host kind) must agree, else BaselineError.
     """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not files:
         raise BaselineError("no baseline files given")
     docs: list[dict[str, Any]] = []
-    for path in paths:
+    for path in files:
         try:
             doc = json.loads(path.read_text())
         except FileNotFoundError as e:
@@ -307,8 +305,8 @@ def load_baselines(paths: str | Path | Iterable[str | Path]) -> dict[str, Any]:
                 f" schema {SCHEMA}; make a new baseline with this version (--summary-json)"
             )
         docs.append(doc)
-    for path, doc in zip(paths[1:], docs[1:], strict=True):
-        differences = _differences(docs[0], doc, str(paths[0]), str(path))
+    for path, doc in zip(files[1:], docs[1:], strict=True):
+        differences = _differences(docs[0], doc, str(files[0]), str(path))
         if differences:
             raise BaselineError("baselines are not comparable: " + "; ".join(differences))
     averaged = _average(docs)
@@ -316,7 +314,7 @@ def load_baselines(paths: str | Path | Iterable[str | Path]) -> dict[str, Any]:
     for key in ("images", "users", "processes"):
         if key in docs[0]:
             averaged[key] = docs[0][key]
-    averaged["baseline_files"] = [str(p) for p in paths]
+    averaged["baseline_files"] = [str(p) for p in files]
     return averaged
 
 

@@ -247,7 +247,7 @@ def convert(f: Any, raw: Any) -> Any:
         return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
     if raw is None or (isinstance(raw, str) and raw.strip() == "" and not isinstance(default, str)):
         return default if not isinstance(default, str) else ""
-    kind = f.metadata["argparse"].get("type") or type(default)
+    kind: Any = f.metadata["argparse"].get("type") or type(default)
     if kind is type(None):
         kind = str
     try:

@@ -135,7 +135,10 @@ def check_output(flag: str, path: str, suffixes: tuple[str, ...] = ("",)) -> str
 
 
 def check_outputs(settings: Settings, locust_outputs: dict[str, tuple[str, tuple[str, ...]]]) -> None:
-    wanted = {"--summary-json": (settings.summary_json, ("",)), "--summary-md": (settings.summary_md, ("",))}
+    wanted: dict[str, tuple[str, tuple[str, ...]]] = {
+        "--summary-json": (settings.summary_json, ("",)),
+        "--summary-md": (settings.summary_md, ("",)),
+    }
     wanted.update(locust_outputs)
     found = [
         why
@@ -290,9 +293,9 @@ def look_at_events(plan: Plan, client: KantaClient) -> Plan:
         uploads = [u for u in plan.uploads if u.event_code == code]
         need = Counter(plan.digest(u.index) for u in uploads)
         pool: dict[str, list[str]] = defaultdict(list)
-        for u, d in digests.items():
-            if d in need:
-                pool[d].append(u)
+        for uid, d in digests.items():
+            if d is not None and d in need:
+                pool[d].append(uid)
         foreign = sum(1 for d in digests.values() if d not in need)
         found = sum(map(len, pool.values()))
         if foreign and not s.allow_existing:
@@ -302,9 +305,9 @@ def look_at_events(plan: Plan, client: KantaClient) -> Plan:
                 " --event-code"
             )
         ours: dict[int, str] = {}
-        for u in uploads:
-            if pool[plan.digest(u.index)]:
-                ours[u.index] = pool[plan.digest(u.index)].pop(0)
+        for up in uploads:
+            if pool[plan.digest(up.index)]:
+                ours[up.index] = pool[plan.digest(up.index)].pop(0)
         surplus = tuple(uid for uids in pool.values() for uid in uids)
         other = f"; {foreign} other images there are left untouched" if foreign else ""
         if s.fresh:

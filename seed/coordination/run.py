@@ -13,9 +13,9 @@ import logging
 import re
 import time
 import uuid as uuidlib
-from collections import deque
 from collections.abc import Callable
 
+from seed.coordination.backlog import BacklogBound
 from seed.coordination.preflight import Plan
 from seed.coordination.readback import Observation, Readback
 from seed.core.content import Copy, reconcile
@@ -30,9 +30,6 @@ from seed.kanta.client import GARBLED, KantaClient
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
 GARBLED_AFTER_S = 15.0  # ... and on one that answers with what is not its list after this long
 CLUSTER_POLL_S = 5.0
-BACKLOG_FLOOR = 10  # the adaptive backlog bound never goes below this
-BACKLOG_MEMORY_S = 120.0  # how far back the backlog at a loss is looked up (Kanta's pool waits 30 s)
-POLL_GRACE_S = 2.0
 
 log = logging.getLogger("kanta_seed")
 
@@ -78,15 +75,9 @@ class Run:
         self.first_accepts: list[float] = []  # when each image had its first 202 of this run
         self.accepted_by: dict[int, str] = {}
         self.last_result_at = self.started_at
-        self.held_back_s = 0.0
-        self._held_since: float | None = None
-        # --max-backlog, halved each time Kanta drops an accepted upload anyway (its pipeline is slower
-        # than the bound assumed), grown back by a tenth at each poll without a loss.
-        self.backlog_limit = s.max_backlog
-        self._unlisted_at_poll = 0  # accepted, not yet listed, at the last poll ...
-        self._accepted_since_poll = 0  # ... plus what was accepted since: the backlog now, in O(1)
+        # --max-backlog on what Kanta accepted and has not processed (backlog.py); off without a read-back
+        self.backlog = BacklogBound(s.max_backlog if s.verify else 0, clock)
         self.resent = 0  # images in doubt sent again because the event did not hold them
-        self._backlogs: deque[tuple[float, int]] = deque()  # (poll time, accepted but unlisted)
         self.lost_ever: list[int] = []
         self.removed = 0  # extra copies this run made, deleted at the end
         self.cleared = 0  # copies of the data set the event held before, deleted before the first upload
@@ -197,30 +188,19 @@ class Run:
             if not e.repairs:
                 self.first_accepts.append(r.answered_at)
             self.accepted_by[r.index] = owner
-            self._accepted_since_poll += 1
+            self.backlog.accepted()
         return state
 
     def record_usage(self, owner: str, usage: tuple[float, float]) -> None:
         self.usage[owner] = (float(usage[0]), float(usage[1]))
 
     def grant_limit(self) -> int | None:
-        """How many more images may be handed out now (None: no bound). --max-backlog bounds the images
-        accepted but not yet listed, plus those in flight that may become so."""
-        s = self.settings
-        if not s.verify or s.max_backlog <= 0:
-            return None
-        unlisted = self._unlisted_at_poll + self._accepted_since_poll
-        limit = self.backlog_limit - unlisted - self.queue.count(State.CLAIMED)
-        self._hold(limit <= 0 and self.queue.waiting > 0)
-        return max(0, limit)
+        """How many more images may be handed out now (None: no bound)."""
+        return self.backlog.room(self.queue.count(State.CLAIMED), self.queue.waiting)
 
-    def _hold(self, holding: bool) -> None:
-        now = self.clock()
-        if holding and self._held_since is None:
-            self._held_since = now
-        elif not holding and self._held_since is not None:
-            self.held_back_s += now - self._held_since
-            self._held_since = None
+    @property
+    def held_back_s(self) -> float:
+        return self.backlog.held_back_s
 
     # --- the read-back ----------------------------------------------------------------------------
     def codes_to_read(self) -> list[str]:
@@ -265,36 +245,13 @@ class Run:
                 q.resend(i)
                 self.resent += 1
         self.after_poll(len(obs.lost), lost_since)
-        self._hold(self._held_since is not None)  # keeps the held-back clock honest between grants
         return obs
 
     def after_poll(self, lost: int, lost_since: float | None = None) -> None:
-        """After a poll: the backlog as it saw it, and the bound adapted to what Kanta dropped.
-
-        Only a loss while the backlog ran high halves the bound (a pipeline that could not drain drops
-        what waits too long); an image lost at a low backlog is a fault of another kind: repaired only.
-        """
-        now = self.clock()
-        self._unlisted_at_poll, self._accepted_since_poll = len(self.readback._unlisted()), 0
-        self._backlogs.append((now, self._unlisted_at_poll))
-        while self._backlogs and self._backlogs[0][0] < now - BACKLOG_MEMORY_S:
-            self._backlogs.popleft()
-        s = self.settings
-        if s.max_backlog <= 0:
-            return
-        since = lost_since if lost_since is not None else now
-        high = max((n for t, n in self._backlogs if t >= since - POLL_GRACE_S), default=0)
-        if lost and high >= self.backlog_limit / 2:
-            limit = max(BACKLOG_FLOOR, self.backlog_limit // 2)
-            if limit < self.backlog_limit:
-                log.warning(
-                    "kanta-seed: Kanta lost %d accepted upload(s) while %d waited in its pipeline: holding"
-                    " the backlog to %d images (was %d); a pipeline that cannot drain drops what waits",
-                    lost, high, limit, self.backlog_limit,
-                )  # fmt: skip
-            self.backlog_limit = limit
-        elif self.backlog_limit < s.max_backlog:
-            self.backlog_limit = min(s.max_backlog, self.backlog_limit + max(1, self.backlog_limit // 10))
+        """After a poll: the backlog bound learns what the pipeline holds and how fast it drains."""
+        accepted = [i for i, e in enumerate(self.queue.entries) if e.state == State.ACCEPTED]
+        processed = sum(1 for i in accepted if self.readback.processed(i))
+        self.backlog.observed(len(accepted) - processed, processed, lost, lost_since)
 
     def at_end_stage(self, index: int) -> bool:
         stage = self.settings.wait_stage
@@ -461,7 +418,7 @@ class Run:
 
     def end(self) -> None:
         """The run is over: no more holding back, the clock stops (the summary is built from here)."""
-        self._hold(False)
+        self.backlog.stop()
         self.finished = True
         self.ended_at = self.ended_at or self.clock()
 

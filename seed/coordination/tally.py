@@ -114,9 +114,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         else None,
         steady_rate_per_s=round(steady[0], 2) if steady else None,
         steady_window_s=round(steady[1], 3) if steady else None,
-        latency_ms=Latency(*(round(percentile(lat, p), 1) for p in (50, 90, 95, 99)), max=round(lat[-1], 1))
-        if lat
-        else None,
+        latency_ms=latency_of(lat),
         wall_s=round(max(0.0, (run.ended_at or run.clock()) - run.started_at), 3),
         uploads_per_worker=dict(sorted(Counter(run.accepted_by.values()).items())),
         stopped_early=stopped,
@@ -175,6 +173,14 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
     # An end that is not the plain one (a stall, a silent Kanta) is said; a stop is in the verdict.
     summary.notes = [n for n in (run.client.blob_note, "" if stopped or reason == run.error else reason) if n]
     return summary
+
+
+def latency_of(lat: list[float]) -> Latency | None:
+    """Percentiles of every 202's response time (sorted), None when none succeeded."""
+    if not lat:
+        return None
+    p50, p90, p95, p99 = (round(percentile(lat, p), 1) for p in (50, 90, 95, 99))
+    return Latency(p50=p50, p90=p90, p95=p95, p99=p99, max=round(lat[-1], 1))
 
 
 def proof_text(run: Run, summary: Summary) -> str:

@@ -9,6 +9,7 @@ content (the Yale set has byte-identical pairs); its sha256 is what proves which
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 import zipfile
@@ -139,6 +140,14 @@ def _read_capped(stream) -> bytes:
 Entry = tuple[str, int, Callable[[], bytes]]  # member path, declared size, reader
 
 
+def _read_file(path: Path) -> bytes:
+    return _read_capped(path.open("rb"))
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    return _read_capped(zf.open(info))
+
+
 def load(path: Path) -> Dataset:
     """Load every image below a zip or a folder, in member-path order."""
     if not path.exists():
@@ -146,7 +155,7 @@ def load(path: Path) -> Dataset:
     try:
         if path.is_dir():
             entries: list[Entry] = [
-                (f.relative_to(path).as_posix(), f.stat().st_size, lambda f=f: _read_capped(f.open("rb")))
+                (f.relative_to(path).as_posix(), f.stat().st_size, functools.partial(_read_file, f))
                 for f in path.rglob("*")
                 if f.is_file()
             ]
@@ -157,7 +166,7 @@ def load(path: Path) -> Dataset:
             raise DatasetError(f"{path} is not a zip file or a folder; pass a .zip or a folder of images")
         with zipfile.ZipFile(path) as zf:
             entries = [
-                (i.filename, i.file_size, lambda i=i: _read_capped(zf.open(i)))
+                (i.filename, i.file_size, functools.partial(_read_member, zf, i))
                 for i in zf.infolist()
                 if not i.is_dir()
             ]

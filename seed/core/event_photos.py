@@ -30,10 +30,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from PIL import Image, ImageDraw, ImageOps
 
-from seed.core.dataset import DatasetError, load
+from seed.core.dataset import Dataset, DatasetError, load
 from seed.core.face_clusters import subject_of
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -99,8 +100,7 @@ class Face:
 @dataclass(frozen=True)
 class Placed:
     face: Face
-    tile: tuple[int, int, int, int]  # where the whole scaled image lies in the photo: x, y, w, h
-    box: tuple[int, int, int, int]  # the face inside it: x, y, w, h
+    box: tuple[int, int, int, int]  # where its face lies in the photo: x, y, w, h
 
     def truth(self) -> dict:
         return {"subject": self.face.subject, "box": list(self.box), "source": self.face.member}
@@ -180,7 +180,7 @@ def check_request(out: Path, photos: int, faces: tuple[int, int], size: tuple[in
         )
 
 
-def faces_by_subject(dataset) -> dict[str, list[Face]]:
+def faces_by_subject(dataset: Dataset) -> dict[str, list[Face]]:
     """The data set's images by subject (``subjectNN`` in the member path); others are left out."""
     found: dict[str, list[Face]] = {}
     for image in dataset.images:
@@ -197,21 +197,15 @@ def face_heights(photo_height: int) -> tuple[int, int]:
 
 
 def grid(n: int, size: tuple[int, int]) -> tuple[int, int]:
-    """(columns, rows) of at least n cells whose cells hold the largest Yale-shaped tile."""
-    best: tuple[float, int, int, int] | None = None
-    for cols in range(1, n + 1):
-        rows = math.ceil(n / cols)
-        fit = cell_fit(size[0] // cols, size[1] // rows)
-        key = (fit, -cols * rows, cols, rows)
-        if best is None or key[:2] > best[:2]:
-            best = key
-    assert best is not None
-    return best[2], best[3]
+    """(columns, rows) of at least n cells whose cells hold the largest faces; the fewest cells on a tie."""
+    layouts = [(cols, math.ceil(n / cols)) for cols in range(1, n + 1)]
+    return max(layouts, key=lambda g: (cell_fit(size[0] // g[0], size[1] // g[1]), -g[0] * g[1]))
 
 
 def cell_fit(cell_w: int, cell_h: int) -> int:
-    """The tallest face (box height, px) whose whole source image fits a cell, for a Yale-shaped image."""
-    return math.floor(min(cell_w * FACE_BOX[3] * 243 / 320, cell_h * FACE_BOX[3]))
+    """The tallest face (its box's height, px) whose whole Yale-shaped source image fits a cell."""
+    width, height = YALE_SIZE
+    return math.floor(min(cell_w * height / width, cell_h) * FACE_BOX[3])
 
 
 def largest_fit(n: int, size: tuple[int, int]) -> int:
@@ -258,7 +252,7 @@ def write_photo(
             round(fw * tw),
             round(fh * th),
         )
-        placed.append(Placed(face, (tx, ty, tw, th), box))
+        placed.append(Placed(face, box))
     partial = path.with_name(f".{path.name}.partial")
     photo.save(partial, "JPEG", quality=JPEG_QUALITY)
     partial.replace(path)
@@ -289,7 +283,7 @@ def colour(rng: random.Random) -> tuple[int, int, int]:
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports bad input in one line and exits 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

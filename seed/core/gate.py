@@ -364,9 +364,7 @@ def _schema_problem(doc: Mapping[str, Any], path: Path) -> str:
 
 
 def _paths(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Path]:
-    items: list[str | Path] = (
-        [paths_or_dir] if isinstance(paths_or_dir, (str, Path)) else list(paths_or_dir)
-    )
+    items: list[str | Path] = [paths_or_dir] if isinstance(paths_or_dir, (str, Path)) else list(paths_or_dir)
     out: list[Path] = []
     for item in items:
         if isinstance(item, str):
@@ -489,7 +487,9 @@ def _sample_count(figure: Figure, docs: Sequence[Mapping[str, Any]]) -> int | No
         uploaded = _number(doc.get("uploaded"))
         if uploaded is None:
             return None
-        counts.append(int(uploaded) - int(_number(doc.get("resumed")) or 0) - int(_number(doc.get("present")) or 0))
+        counts.append(
+            int(uploaded) - int(_number(doc.get("resumed")) or 0) - int(_number(doc.get("present")) or 0)
+        )
     return min(counts) if counts else None
 
 

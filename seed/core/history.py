@@ -75,7 +75,9 @@ def commit(cwd: str | Path | None = None) -> str:
     return os.environ.get("GITHUB_SHA", "").strip()
 
 
-def meta_of(summary: Mapping[str, Any], meta: Mapping[str, Any] | None = None, now: float | None = None) -> dict:
+def meta_of(
+    summary: Mapping[str, Any], meta: Mapping[str, Any] | None = None, now: float | None = None
+) -> dict:
     """The metadata of one run: what the caller says (``meta``) wins over what the summary says."""
     stamp = time.time() if now is None else now
     out: dict[str, Any] = {

@@ -147,7 +147,7 @@ class Ledger:
 
     def write_members(self, kind: str, members: Iterable[str], **fields: object) -> None:
         """One line for a batch (claims and releases come in batches)."""
-        self.write(kind, members=list(members), **fields)
+        self.write(kind, "", members=list(members), **fields)
 
     def close(self) -> None:
         self._file.close()

@@ -103,9 +103,15 @@ class StageBook:
         pipe.accepted_s, pipe.stored_s, pipe.processed_s = last(accepted), last(stored), last(processed)
         pipe.processed_per_s = steady_rate(sorted(processed), first_sent)
         pipe.lag_s = {
-            "stored": spread(s.stored_at - s.accepted_at for s in counted if s.stored_at is not None),
+            "stored": spread(
+                s.stored_at - s.accepted_at
+                for s in counted
+                if s.stored_at is not None and s.accepted_at is not None
+            ),
             "processed": spread(
-                s.processed_at - s.accepted_at for s in counted if s.processed_at is not None
+                s.processed_at - s.accepted_at
+                for s in counted
+                if s.processed_at is not None and s.accepted_at is not None
             ),
         }
         return pipe

@@ -63,7 +63,7 @@ def snapshot(run: Run | None, now: float | None = None) -> dict[str, Any]:
         "eta_s": round(left / done_rate, 1) if done_rate > 0 and left else (0.0 if not left else None),
         "elapsed_s": round(end - run.started_at, 1),
         "outage_s": outage,
-        "held_back": run._held_since is not None,
+        "held_back": run.backlog.held_since is not None,
         "summary": run.summary.to_dict() if run.summary else None,
     }
 
@@ -146,7 +146,7 @@ def chart(run: Run, now: float | None = None) -> list[list[float]]:
     for t in looks:
         out.append([
             round(max(0.0, t - base), 2),
-            sum(1 for s in counted if s.accepted_at <= t),
+            sum(1 for s in counted if s.accepted_at is not None and s.accepted_at <= t),
             sum(1 for s in counted if s.stored_at is not None and s.stored_at <= t),
             sum(1 for s in counted if s.processed_at is not None and s.processed_at <= t),
         ])  # fmt: skip

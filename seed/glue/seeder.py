@@ -366,7 +366,7 @@ class Seeder:
         if self.coordinator is not None:
             run_time = getattr(self.environment.parsed_options, "run_time", None)
             run = self.run
-            timed = bool(run_time) and run is not None and time.time() - run.started_at >= run_time - 1
+            timed = run_time is not None and run is not None and time.time() - run.started_at >= run_time - 1
             self._ending(Ending(EndKind.TIMED) if timed else self._stopped_from_outside())
         if self.link is not None:
             self.link.close()

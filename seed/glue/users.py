@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import re
 import time
+from typing import Any
 
 import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
-from seed.coordination.coordinator import EventFailed, LinkClosed
+from seed.coordination.coordinator import EventFailed, LinkClosed, SeedLink
 from seed.core.retry import RetryPolicy
 from seed.core.work import Result
 from seed.glue.seeder import Seeder, wait_for_seeder
@@ -33,12 +34,18 @@ class KantaUploader(FastHttpUser):
     def wait_time(self) -> float:
         return self.seeder.settings.upload_pause if self.seeder.settings else 0.0
 
+    @property
+    def link(self) -> SeedLink:
+        link = self.seeder.link
+        assert link is not None  # every process that runs users has one
+        return link
+
     def on_start(self) -> None:
         self.seeder: Seeder = wait_for_seeder(self.environment)
         self.holding: int | None = None  # the image this user is sending right now
         self.last_request_at = time.monotonic()
         try:
-            self.seeder.link.ensure_events(self.create_events)
+            self.link.ensure_events(self.create_events)
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e  # the coordinator stops the whole run and says why
 
@@ -86,7 +93,7 @@ class KantaUploader(FastHttpUser):
         s = self.seeder.settings
         assert s is not None
         try:
-            up = self.seeder.link.claim()
+            up = self.link.claim()
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e
         self.holding = up.index
@@ -96,7 +103,7 @@ class KantaUploader(FastHttpUser):
         t0 = time.perf_counter()
         with self.client.post(
             upload_url(s.host, up.event_code),
-            data=up.body,
+            data=up.body,  # type: ignore[arg-type]  # bytes: geventhttpclient sends them as they are
             headers={"Content-Type": up.content_type},
             name=kanta.UPLOAD_ROW,
             catch_response=True,
@@ -113,30 +120,28 @@ class KantaUploader(FastHttpUser):
             # Kanta was seen to leave a keep-alive connection hanging after a 500: the next try starts
             # on a fresh one.
             self.client.client.clientpool.close()
-        self.seeder.link.report(result)
+        self.link.report(result)
 
     @staticmethod
-    def judge(resp, index: int, latency_ms: float, sent_at: float) -> Result:
+    def judge(resp: Any, index: int, latency_ms: float, sent_at: float) -> Result:
         status = int(resp.status_code or 0)
-        common = {"index": index, "status": status, "latency_ms": latency_ms, "sent_at": sent_at}
+        result = functools.partial(Result, index=index, status=status, latency_ms=latency_ms, sent_at=sent_at)
         if status == 202:
             found = UUID_FIELD.search(resp.content or b"")
             if found:
-                return Result(ok=True, uuid=found.group(1).decode(), **common)
-            return Result(ok=False, error="202 without a uuid", **common)
+                return result(ok=True, uuid=found.group(1).decode())
+            return result(ok=False, error="202 without a uuid")
         if status == 0:
-            return Result(ok=False, error=f"no answer: {resp.error}", **common)
-        return Result(
-            ok=False,
-            error=kanta.brief(resp.text or ""),
-            retry_after_s=parse_retry_after(resp.headers),
-            **common,
+            return result(ok=False, error=f"no answer: {resp.error}")
+        return result(
+            ok=False, error=kanta.brief(resp.text or ""), retry_after_s=parse_retry_after(resp.headers)
         )
 
     def on_stop(self) -> None:
         # Stopped mid-request (run stopped by hand, or -t): the image goes back, marked as maybe sent.
-        if getattr(self, "holding", None) is not None:
-            self.seeder.link.give_back([self.holding], maybe_sent=True)
+        holding = getattr(self, "holding", None)
+        if holding is not None:
+            self.link.give_back([holding], maybe_sent=True)
             self.holding = None
 
 

@@ -1,6 +1,6 @@
 """The client side of the Kanta contract: paths, the event payload, the event-code rule, upload bodies.
 
-Read from KANTA-API.md; the stand-in reads the same page on its own (see seed/standin).
+Read from docs/kanta-contract.md; the stand-in reads the same page on its own (see seed/standin).
 """
 
 from __future__ import annotations

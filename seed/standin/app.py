@@ -1,4 +1,4 @@
-"""The stand-in's HTTP routes: the subset of Kanta the seeder meets (see KANTA-API.md)."""
+"""The stand-in's HTTP routes: the subset of Kanta the seeder meets (see docs/kanta-contract.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import struct
 import uuid as uuidlib
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import gevent
 from flask import Blueprint, Flask, Response, jsonify, request, send_file
@@ -50,7 +51,7 @@ INT64_MAX = 2**63 - 1  # beyond it the database cannot compare: a bad value, not
 
 
 def query_error(errors: list, name: str, kind: str, msg: str, raw: str, **ctx) -> None:
-    entry = {"type": kind, "loc": ["query", name], "msg": msg, "input": raw}
+    entry: dict[str, Any] = {"type": kind, "loc": ["query", name], "msg": msg, "input": raw}
     if ctx:
         entry["ctx"] = ctx
     errors.append(entry)
@@ -253,7 +254,7 @@ def create_app(store: Store, faults: Faults, pipeline: Pipeline, base_url: str) 
             return Response(status=500)
         data = part.read()
         # Kanta creates the event's container before the 202: an invalid container name fails
-        # loudly, and so does an upper-cased code of an existing event (observed, KANTA-API.md).
+        # loudly, and so does an upper-cased code of an existing event (observed, docs/kanta-contract.md).
         if not container_ok(code) or (code != code.lower() and store.find_event(code) is not None):
             return internal_error()
         pipeline.handler_cost(code)

@@ -1,4 +1,4 @@
-"""Kanta's upload pipeline after the 202, modelled with gevent sleeps (see KANTA-API.md).
+"""Kanta's upload pipeline after the 202, modelled with gevent sleeps (see docs/kanta-contract.md).
 
 A stock Kanta answers 202 first; the background job then takes a DB connection from a pool of
 5 + 10 overflow (waiting at most 30 s, else the image is gone), stores the blob, inserts the row
@@ -265,7 +265,7 @@ class Pipeline:
         stats["waiting_for_detection"] = self.detectors.waiting
         stats["loop_held"] = self.loop.held
         stats["waiting_for_loop"] = self.loop.waiting
-        meters = Counter()
+        meters: Counter[str] = Counter()
         for c, meter in self.meters.items():
             if code is None or c == code:
                 meters.update(meter)

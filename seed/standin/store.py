@@ -171,7 +171,7 @@ class Store:
                     db_stamp(self.now()),
                 ),
             )
-            return int(cur.lastrowid)
+            return int(cur.lastrowid or 0)
 
     def delete_event(self, code: str) -> bool:
         with self._lock:
@@ -289,7 +289,8 @@ class Store:
         """Kanta's list: its filters (dates on created_at, both ends inclusive; face counts inclusive),
         newest last_modified first. No tie-breaker, as on Kanta: equal stamps come in whatever order
         SQLite walks them."""
-        where, args = ["event_code = ?"], [code]
+        where: list[str] = ["event_code = ?"]
+        args: list[object] = [code]
         for clause, value in (
             ("created_at >= ?", None if date_from is None else db_stamp(date_from)),
             ("created_at <= ?", None if date_to is None else db_stamp(date_to)),

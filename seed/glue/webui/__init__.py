@@ -91,6 +91,7 @@ TEMPLATE_ARGS = re.compile(r"(window\.templateArgs\s*=\s*)(\{.*?\})(\s*</script>
 def attach(seeder: Seeder, web_ui: WebUI) -> None:
     """Add the start-form check, the Seeding tab and the summary downloads to Locust's web UI."""
     app = web_ui.app
+    assert app is not None  # Locust's WebUI makes its Flask app in its constructor
     base = (getattr(seeder.environment.parsed_options, "web_base_path", None) or "").rstrip("/")
     blueprint = Blueprint(
         "kanta_seed",

@@ -1,0 +1,106 @@
+"""--max-backlog: how many more images may be handed out now, so that kanta-seed never causes the loss
+it would then have to repair.
+
+A stock Kanta drops an accepted upload when its background job waits too long for a DB connection
+(pool 15, 30 s), and a job holds its connection until face detection is done: what must stay bounded
+is the images Kanta has accepted and not yet processed. Polls see that number once a second; between
+polls it is estimated from the drain rate the polls measured (images leaving the backlog per second),
+so a server that keeps up is never held to "--max-backlog per poll interval".
+
+The bound adapts: halved (not below ``FLOOR``) when Kanta dropped an image while the backlog ran high
+(a pipeline that could not drain drops what waits too long), grown back by a tenth at each poll without
+a loss. An image lost at a low backlog is a fault of another kind: repaired only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+log = logging.getLogger("kanta_seed")
+
+FLOOR = 10  # the adaptive bound never goes below this
+MEMORY_S = 120.0  # how far back the backlog at a loss is looked up (Kanta's pool waits 30 s)
+POLL_GRACE_S = 2.0
+RATE_WEIGHT = 0.5  # of the newest poll-to-poll drain rate in the running estimate
+
+
+class BacklogBound:
+    def __init__(self, max_backlog: int, clock: Callable[[], float] = time.time) -> None:
+        self.max = max_backlog  # 0: unbounded
+        self.limit = max_backlog
+        self.clock = clock
+        self.held_back_s = 0.0  # how long the bound held the users back
+        self.held_since: float | None = None
+        self.at_poll = 0  # accepted, not yet processed, at the last poll
+        self.since_poll = 0  # accepted since then
+        self.poll_at: float | None = None
+        self.drain_per_s = 0.0  # images leaving the backlog per second, as the polls measured it
+        self._drained: tuple[float, int] | None = None  # (poll time, images drained so far) at the last poll
+        self._history: deque[tuple[float, int]] = deque()  # (poll time, backlog)
+
+    @property
+    def bounded(self) -> bool:
+        return self.max > 0
+
+    def accepted(self) -> None:
+        """One more image accepted by Kanta (a 202) since the last poll."""
+        self.since_poll += 1
+
+    def estimate(self) -> float:
+        """The backlog now: what the last poll saw, plus what was accepted since, less what drained."""
+        drained = self.drain_per_s * (self.clock() - self.poll_at) if self.poll_at is not None else 0.0
+        return max(0.0, self.at_poll + self.since_poll - drained)
+
+    def room(self, in_flight: int, waiting: int) -> int | None:
+        """How many more images may be handed out now (None: no bound). In flight counts: it may become
+        backlog at any moment."""
+        if not self.bounded:
+            return None
+        room = self.limit - math.ceil(self.estimate() - 1e-6) - in_flight  # whole images, float noise aside
+        self.hold(room <= 0 and waiting > 0)
+        return max(0, room)
+
+    def hold(self, holding: bool) -> None:
+        now = self.clock()
+        if holding and self.held_since is None:
+            self.held_since = now
+        elif not holding and self.held_since is not None:
+            self.held_back_s += now - self.held_since
+            self.held_since = None
+
+    def observed(self, backlog: int, drained: int, lost: int = 0, lost_since: float | None = None) -> None:
+        """After a poll: the backlog it saw, the images drained so far (cumulative), and what Kanta lost."""
+        now = self.clock()
+        if self._drained is not None and now > self._drained[0]:
+            rate = max(0.0, (drained - self._drained[1]) / (now - self._drained[0]))
+            self.drain_per_s = rate if not self.drain_per_s else (
+                RATE_WEIGHT * rate + (1 - RATE_WEIGHT) * self.drain_per_s
+            )  # fmt: skip
+        self._drained = (now, drained)
+        self.at_poll, self.since_poll, self.poll_at = backlog, 0, now
+        self._history.append((now, backlog))
+        while self._history and self._history[0][0] < now - MEMORY_S:
+            self._history.popleft()
+        self.hold(self.held_since is not None)  # keeps the held-back clock honest between grants
+        if not self.bounded:
+            return
+        since = lost_since if lost_since is not None else now
+        high = max((n for t, n in self._history if t >= since - POLL_GRACE_S), default=0)
+        if lost and high >= self.limit / 2:
+            limit = max(FLOOR, self.limit // 2)
+            if limit < self.limit:
+                log.warning(
+                    "kanta-seed: Kanta lost %d accepted upload(s) while %d waited in its pipeline: holding"
+                    " the backlog to %d images (was %d); a pipeline that cannot drain drops what waits",
+                    lost, high, limit, self.limit,
+                )  # fmt: skip
+            self.limit = limit
+        elif self.limit < self.max:
+            self.limit = min(self.max, self.limit + max(1, self.limit // 10))
+
+    def stop(self) -> None:
+        self.hold(False)

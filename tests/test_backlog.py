@@ -1,0 +1,85 @@
+"""Unit tests for the backlog bound (seed/coordination/backlog.py) on a hand-driven clock."""
+
+from __future__ import annotations
+
+from seed.coordination.backlog import FLOOR, BacklogBound
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_unbounded_grants_without_limit():
+    assert BacklogBound(0).room(in_flight=50, waiting=100) is None
+
+
+def test_room_counts_what_was_accepted_since_the_poll_and_in_flight():
+    clock = Clock()
+    bound = BacklogBound(20, clock)
+    bound.observed(backlog=5, drained=0)
+    for _ in range(5):
+        bound.accepted()
+    assert bound.room(in_flight=4, waiting=10) == 6
+
+
+def test_a_server_that_keeps_up_is_not_held_to_one_bound_per_poll():
+    """The estimate drains at the measured rate between polls: a fast pipeline keeps room open."""
+    clock = Clock()
+    bound = BacklogBound(100, clock)
+    bound.observed(backlog=0, drained=0)
+    clock.t += 1.0
+    bound.observed(backlog=10, drained=500)  # 500 images/s went through
+    for _ in range(400):  # 0.8 s later, 400 more accepted: a poll-bound would have held at 100
+        bound.accepted()
+    clock.t += 0.8
+    assert abs(bound.estimate() - 10) < 1e-6  # 10 + 400 - 0.8 s * 500/s
+    assert bound.room(in_flight=5, waiting=100) == 85
+    assert bound.held_since is None
+
+
+def test_a_stalled_pipeline_holds_and_counts_the_time_held():
+    clock = Clock()
+    bound = BacklogBound(10, clock)
+    bound.observed(backlog=0, drained=0)
+    for _ in range(10):
+        bound.accepted()
+    assert bound.room(in_flight=0, waiting=5) == 0
+    clock.t += 2.0
+    bound.observed(backlog=10, drained=0)  # nothing drained
+    assert bound.room(in_flight=0, waiting=5) == 0
+    clock.t += 1.0
+    bound.stop()
+    assert bound.held_back_s == 3.0
+
+
+def test_a_loss_at_a_high_backlog_halves_the_bound_and_calm_grows_it_back():
+    clock = Clock()
+    bound = BacklogBound(100, clock)
+    bound.observed(backlog=80, drained=0)
+    clock.t += 1
+    bound.observed(backlog=80, drained=10, lost=1, lost_since=clock.t - 1)
+    assert bound.limit == 50
+    for _ in range(3):
+        clock.t += 1
+        bound.observed(backlog=5, drained=100)
+    assert 50 < bound.limit <= 100
+
+
+def test_a_loss_at_a_low_backlog_is_no_reason_to_slow_down():
+    clock = Clock()
+    bound = BacklogBound(40, clock)
+    bound.observed(backlog=2, drained=0, lost=1)
+    assert bound.limit == 40
+
+
+def test_the_bound_never_falls_below_its_floor():
+    clock = Clock()
+    bound = BacklogBound(12, clock)
+    for _ in range(5):
+        clock.t += 1
+        bound.observed(backlog=12, drained=0, lost=3)
+    assert bound.limit == FLOOR
