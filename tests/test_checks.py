@@ -252,3 +252,20 @@ def test_the_pipeline_regressing_against_the_baseline_is_named():
     named = sorted(p.split(":")[0] for p in compare(slower, base, 0.15))
     assert named == ["regression-faces-share", "regression-processed-rate", "regression-processed-s"]
     assert compare(base, base, 0.15) == []
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.name)
+def test_every_check_in_the_table_fails_on_an_impossible_limit(check):
+    """On a run that measured everything, the limit no run can meet fails and names its check."""
+    measured = summary(
+        fail_ratio=0.01,
+        drain_s=3.0,
+        pipeline={"processed_per_s": 30.0, "processed_s": 6.0},
+        faces={"images_with_faces": 162, "images_without": 3},
+        clusters={"purity": 0.9},
+    )
+    impossible = (1.0 if check.share else 1e9) if check.bound == "min" else 0.0
+    if check.share and check.bound == "min":  # a share of exactly 1 is possible: the figure is below it
+        assert check.figure(measured) < 1.0
+    (problem,) = evaluate_checks(measured, {check.name: impossible})
+    assert problem.startswith(f"{check.label}: ") and "limit" in problem, problem

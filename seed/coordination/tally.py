@@ -168,6 +168,8 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
     )
     summary.error = run.error
     summary.pipeline = run.stages.figures(start, run.held_back_s)
+    summary.samples = {"latency_ms": [round(x, 2) for x in run.latencies], **run.stages.per_image(start)}
+    summary.checks_asked = [checks.CHECK_BY_NAME[name].label for name in s.checks]
     summary.drain_s = summary.pipeline.stored_s
     summary.proof = proof_text(run, summary)
     # An end that is not the plain one (a stall, a silent Kanta) is said; a stop is in the verdict.

@@ -22,12 +22,13 @@ def rate(count: int, start: float | None, end: float | None) -> float:
 
 
 def spread(values: Iterable[float]) -> dict[str, float] | None:
-    """p50, p95 and max of some durations, rounded to ms; None when there are none."""
+    """p50, p95, p99 and max of some durations, rounded to ms; None when there are none."""
     ordered = sorted(values)
     if not ordered:
         return None
     return {
         "p50": round(percentile(ordered, 50), 3),
         "p95": round(percentile(ordered, 95), 3),
+        "p99": round(percentile(ordered, 99), 3),
         "max": round(ordered[-1], 3),
     }

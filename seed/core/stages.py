@@ -88,6 +88,21 @@ class StageBook:
         self.samples.append((now, accepted, stored, processed))
         self.backlog_peak = max(self.backlog_peak, accepted - processed)
 
+    def per_image(self, first_sent: float | None) -> dict[str, list[float]]:
+        """Each counted image's lags (s from its 202) and processed time (s from the first upload): the
+        samples a regression gate judges noise by, not one percentile of them."""
+        counted = [s for s in self.stages.values() if s.counted and s.accepted_at is not None]
+        out: dict[str, list[float]] = {"stored_lag_s": [], "processed_lag_s": [], "processed_at_s": []}
+        for s in counted:
+            assert s.accepted_at is not None
+            if s.stored_at is not None:
+                out["stored_lag_s"].append(round(s.stored_at - s.accepted_at, 4))
+            if s.processed_at is not None and not s.faceless:
+                out["processed_lag_s"].append(round(s.processed_at - s.accepted_at, 4))
+                if first_sent is not None:
+                    out["processed_at_s"].append(round(s.processed_at - first_sent, 4))
+        return out
+
     def figures(self, first_sent: float | None, held_back_s: float) -> Pipeline:
         counted = [s for s in self.stages.values() if s.counted and s.accepted_at is not None]
         pipe = Pipeline(backlog_peak=self.backlog_peak, held_back_s=round(held_back_s, 3))

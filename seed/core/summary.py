@@ -148,6 +148,10 @@ class Summary:
     error: str = ""  # kanta-seed itself failed (a bug): the run cannot vouch for anything
     regressions: list[str] = field(default_factory=list)
     baseline: str = ""  # --baseline: what it was compared with, and the outcome
+    checks_asked: list[str] = field(default_factory=list)  # the --check-* this run was asked for (labels)
+    # Per-upload and per-image figures (this run's): latency_ms, stored_lag_s, processed_lag_s,
+    # processed_at_s. A regression gate judges noise from these, not from one percentile.
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
     # --- the verdict --------------------------------------------------------------------------------
     def complete(self) -> bool:
