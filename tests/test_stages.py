@@ -116,8 +116,8 @@ def test_figures_are_seconds_from_the_first_upload_and_count_only_counted_stages
     p = book.figures(first_sent=100.0, held_back_s=1.23456)
     assert (p.accepted_s, p.stored_s, p.processed_s) == (2.0, 4.0, 2.5)
     assert p.lag_s == {
-        "stored": {"p50": 1.0, "p95": 2.0, "max": 2.0},
-        "processed": {"p50": 1.5, "p95": 1.5, "max": 1.5},
+        "stored": {"p50": 1.0, "p95": 2.0, "p99": 2.0, "max": 2.0},
+        "processed": {"p50": 1.5, "p95": 1.5, "p99": 1.5, "max": 1.5},
     }
     assert p.processed_per_s == 0.4  # one image over the 2.5 s from the first upload
     assert p.backlog_peak == 1 and p.held_back_s == 1.235
@@ -179,7 +179,7 @@ def test_rate_is_zero_for_an_empty_window():
     assert rate(10, 5.0, 5.0) == 0.0 and rate(0, 0.0, 5.0) == 0.0
 
 
-def test_spread_is_p50_p95_max_rounded_to_ms():
+def test_spread_is_p50_p95_p99_max_rounded_to_ms():
     assert spread([]) is None
-    assert spread([0.0004, 1.23456, 2.0]) == {"p50": 1.235, "p95": 2.0, "max": 2.0}
-    assert spread(iter([3.0, 1.0, 2.0])) == {"p50": 2.0, "p95": 3.0, "max": 3.0}
+    assert spread([0.0004, 1.23456, 2.0]) == {"p50": 1.235, "p95": 2.0, "p99": 2.0, "max": 2.0}
+    assert spread(iter([3.0, 1.0, 2.0])) == {"p50": 2.0, "p95": 3.0, "p99": 3.0, "max": 3.0}
