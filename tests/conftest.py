@@ -23,7 +23,7 @@ os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
 E2E_MODULES = {
     "test_bad_input", "test_bench_smoke", "test_distributed", "test_exactly_once", "test_perf_gate",
     "test_pipeline", "test_seed_or_bench", "test_seed_run", "test_standin", "test_web_host", "test_webui",
-    "test_webui_rerun", "test_report_html",
+    "test_webui_rerun", "test_report_html", "test_figures",
 }  # fmt: skip
 PROCESS_FIXTURES = {"standin", "fast_standin", "standin_factory", "processes", "browser", "ui_factory"}
 

@@ -64,10 +64,17 @@ def no_dns(monkeypatch, unresolvable: set[str]) -> list[str]:
 def test_a_list_page_is_read_into_items():
     items = parse_items([item("a", 2), item("b", 0, azure_blob_url=None)])
     assert items == [
-        Item("a", 2, "http://b/a.png", "2026-12-01T10:00:01"),
-        Item("b", 0, "", "2026-12-01T10:00:01"),
+        Item("a", 2, "http://b/a.png", "2026-12-01T10:00:01", "2026-12-01T10:00:00"),
+        Item("b", 0, "", "2026-12-01T10:00:01", "2026-12-01T10:00:00"),
     ]
     assert parse_items([]) == []
+
+
+def test_kantas_stamps_are_read_on_its_clock():
+    with_face, without = parse_items([item("a", 1, last_modified="2026-12-01T10:00:01.25Z"), item("b", 0)])
+    assert with_face.created == without.created == 1796119200.0  # 2026-12-01T10:00:00 UTC
+    assert with_face.faces_written == 1796119201.25
+    assert without.faces_written is None  # no face: last_modified is still the blob's second
 
 
 @pytest.mark.parametrize(

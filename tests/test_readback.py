@@ -11,6 +11,7 @@ from seed.coordination.readback import (
     SUSPECTS_PER_POLL,
     Readback,
 )
+from seed.core.server_clock import ServerClock
 from seed.core.stages import StageBook
 from seed.core.work import Result, WorkQueue
 from seed.kanta.client import Item
@@ -37,14 +38,16 @@ class FakeKanta:
         self.unreadable = False
         self.image_calls: list[str] = []
         self.blob_calls: list[str] = []
+        self.clock = ServerClock()  # no Date headers here: stage times fall back to the polls'
+        self.list_seconds = 0.0
 
     def store(self, uuid: str, digest: str = "", faces: int = 0, listed: bool = True) -> None:
         self.held[uuid] = (faces, digest or f"d-{uuid}")
         if listed:
             self.visible.add(uuid)
 
-    def list_event(self, code: str) -> dict[str, Item] | None:
-        assert code == CODE
+    def list_event(self, code: str, created_from: float | None = None) -> dict[str, Item] | None:
+        assert code == CODE and created_from is None  # no created_at listed: every look is whole
         if self.unreadable:
             return None
         hidden, self.hide_once = self.hide_once, set()

@@ -1,8 +1,11 @@
 """The read-back: what Kanta really holds, seen from its own lists, polled all through a run.
 
-Each poll lists the run's events (``GET /pics``, limit 200, at most once a second: each list costs
-Kanta's single event loop ~50 ms at 165 images) and decides, without touching the queue itself
-(``run.py`` applies what it decides):
+Each poll lists what changed in the run's events, not the whole of them: the images Kanta stored since
+a little before the newest one seen, and since the oldest of ours still waiting for its faces
+(``date_from`` on ``created_at``); the first look, and a look after an unreadable one, lists everything.
+A list loads the whole event in Kanta (~0.1-0.2 s at 1,650 images), so polls are spaced to keep the
+read-back's share of Kanta's time small (``poll_interval``). It decides, without touching the queue
+itself (``run.py`` applies what it decides):
 
 - stages: which accepted images are now stored (listed) and processed (faces > 0), for the figures;
 - adoption: an unnamed copy in the event whose bytes are an image in doubt is that image's upload;
@@ -10,7 +13,9 @@ Kanta's single event loop ~50 ms at 165 images) and decides, without touching th
   answered after it are listed, or the listing has gone quiet after growing past it) and a final
   ``GET /pics/{uuid}`` says 404: offset paging over a list whose order moves can skip an item;
 - resend: an image in doubt whose bytes the event does not hold, once the pipeline has moved past it;
-- faceless: once nothing has changed for a while, a stored image still at 0 faces has no face.
+- faceless: a stored image still at 0 faces has no face once the pipeline has moved past it (enough
+  images stored after it have their faces: Kanta detects in the order it stores), or once nothing has
+  changed for a while.
 
 Never a fixed multiple of the slowest visibility: under a backlog every image takes long, but the
 listing keeps growing, and it is the growth that says the pipeline is alive.
@@ -36,6 +41,12 @@ QUIET_LOST_S = 5.0  # at least this long without growth before an unlisted image
 QUIET_FACES_S = 3.0  # nothing changed for this long: images still at 0 faces have none
 SUSPECTS_PER_POLL = 20
 BLOB_TRIES = 3  # per-uuid looks per poll, so a big loss does not flood Kanta
+OVERLAP_S = 2.0  # re-list this far before the newest image seen: created_at has 1 s resolution, and a
+# row may be committed a little after the blob it is dated by
+FACELESS_AFTER = 12  # images stored after one and already processed: detection ran (4 workers, in order)
+POLL_MIN_S = 1.0
+POLL_MAX_S = 10.0
+READBACK_SHARE = 0.03  # of Kanta's time the lists may take (measured as our wait for them)
 
 
 @dataclass
@@ -88,12 +99,40 @@ class Readback:
         self.suspects: dict[str, float] = {}  # uuid -> when GET /pics/{uuid} first said 404
         self.digest_tries: dict[str, int] = {}  # unnamed uuid -> blob reads tried (a read can fail)
         self._stored_times: list[float] = []  # 202 times of the stored images, sorted (this poll's)
+        self.newest: dict[str, float] = {}  # event -> the newest created_at listed (server clock)
+        self.full_looks = 0
 
     # --- one poll -----------------------------------------------------------------------------------
+    def list_from(self, code: str) -> float | None:
+        """Where this event's next list starts (server clock), or None: the whole event."""
+        if code not in self.newest or self.unreadable_since is not None:
+            return None
+        start = self.newest[code] - OVERLAP_S
+        for i, e in enumerate(self.queue.entries):
+            s = self.stages.stages.get(i)
+            if (
+                e.state == State.ACCEPTED
+                and s is not None
+                and s.created is not None
+                and s.processed_at is None
+                and self.event_of(i) == code
+            ):
+                start = min(start, s.created)
+        return start
+
+    def poll_interval(self) -> float:
+        """Seconds between polls: at least POLL_MIN_S, more when a list is dear (a big event), so that
+        the read-back takes no more than READBACK_SHARE of Kanta's time."""
+        c = self.client
+        per_poll = c.list_seconds / max(1, self.polls)
+        return min(POLL_MAX_S, max(POLL_MIN_S, per_poll / READBACK_SHARE))
+
     def poll(self, codes: list[str]) -> Observation:
         listings: dict[str, dict[str, Item]] = {}
         for code in codes:
-            listing = self.client.list_event(code)
+            since = self.list_from(code)
+            self.full_looks += since is None
+            listing = self.client.list_event(code, created_from=since)
             if listing is None:
                 self.polls += 1
                 self.unreadable += 1
@@ -113,18 +152,28 @@ class Readback:
             self.last_listing[code] = listing
             pre = self.pre_existing.get(code, set())
             for uid, item in listing.items():
+                created = item.created
+                if created is not None:
+                    self.newest[code] = max(self.newest.get(code, created), created)
                 if uid in pre and uid not in owner:
                     continue  # held before the run, and no image of ours counts it (--top-up does)
                 seen_now[uid] = item
                 grew |= uid not in self.listed
                 self.listed[uid] = item
+            if code not in self.newest and not listing and self.client.clock.known:
+                # Nothing there yet: the next look lists what Kanta stored since the run began.
+                self.newest[code] = self.client.clock.to_server(self.started_at)
         obs = Observation(ok=True)
         prior = self._stored_202s()
+        offset = self.client.clock.offset
         for i, e in enumerate(entries):
             if e.state == State.ACCEPTED and e.uuid in seen_now:
                 stage = self.stages.of(i, e.uuid)
                 new = stage.stored_at is None
-                obs.changed |= self.stages.seen(i, e.uuid, seen_now[e.uuid].faces, before, now)
+                item = seen_now[e.uuid]
+                obs.changed |= self.stages.seen(
+                    i, e.uuid, item.faces, before, now, item.created, item.faces_written, offset
+                )
                 if new and stage.accepted_at is not None:  # how many answered after it were there first
                     overtaken = len(prior) - bisect.bisect_right(prior, stage.accepted_at)
                     self.max_overtaken = max(self.max_overtaken, overtaken)
@@ -252,6 +301,7 @@ class Readback:
 
     def _settle_faceless(self, now: float) -> None:
         q = self.queue
+        self._settle_passed()
         if now - self.last_change_at < QUIET_FACES_S or q.count(State.CLAIMED) or q.count(State.DOUBT):
             return
         if self._unlisted():
@@ -259,6 +309,28 @@ class Readback:
         for i, e in enumerate(q.entries):
             if e.state == State.ACCEPTED:
                 self.stages.settle_faceless(i, self.last_change_at)
+
+    def _settle_passed(self) -> None:
+        """Kanta detects faces in the order it stores images: one still at 0 faces when FACELESS_AFTER
+        images stored after it have theirs has none (its detection ran)."""
+        waiting: list[tuple[float, int]] = []
+        processed: list[float] = []
+        for i, e in enumerate(self.queue.entries):
+            s = self.stages.stages.get(i)
+            if e.state != State.ACCEPTED or s is None or s.uuid != e.uuid or s.created is None:
+                continue
+            if s.processed_at is None:
+                waiting.append((s.created, i))
+            elif not s.faceless:
+                processed.append(s.created)
+        if not waiting or len(processed) < FACELESS_AFTER:
+            return
+        processed.sort()
+        for created, i in waiting:
+            # strictly later seconds only: created_at is to the second
+            if len(processed) - bisect.bisect_right(processed, created) >= FACELESS_AFTER:
+                s = self.stages.stages[i]
+                self.stages.settle_faceless(i, s.listed_at or s.stored_at or self.clock())
 
     # --- views --------------------------------------------------------------------------------------
     def stored(self, index: int) -> bool:

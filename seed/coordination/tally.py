@@ -167,8 +167,28 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         versions={"kanta-seed": __version__, "locust": locust_version, "python": platform.python_version()},
     )
     summary.error = run.error
+    clock = run.client.clock
+    run.stages.retime(clock.offset)  # the offset as measured over the whole run, not at each poll
     summary.pipeline = run.stages.figures(start, run.held_back_s)
+    c = run.client
+    summary.readback = {
+        "lists": c.lists,
+        "full_looks": run.readback.full_looks,
+        "rows_listed": c.rows_listed,
+        "rows_per_image": round(c.rows_listed / max(1, q.total), 2),
+        "list_s": round(c.list_seconds, 3),
+        "clock_offset_s": round(clock.offset, 3) if clock.known else None,
+        "clock_uncertainty_s": round(clock.uncertainty, 3) if clock.known else None,
+    }
     summary.samples = {"latency_ms": [round(x, 2) for x in run.latencies], **run.stages.per_image(start)}
+    summary.stage_times = {
+        st.uuid: [
+            None if t is None else round(t, 4)
+            for t in (st.accepted_at, st.stored_at, None if st.faceless else st.processed_at)
+        ]
+        for st in run.stages.stages.values()
+        if st.counted and st.uuid
+    }
     summary.checks_asked = [checks.CHECK_BY_NAME[name].label for name in s.checks]
     summary.drain_s = summary.pipeline.stored_s
     summary.proof = proof_text(run, summary)

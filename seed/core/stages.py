@@ -1,11 +1,13 @@
 """Where each image of a run stands in Kanta's pipeline, and the pipeline's figures.
 
 Kanta answers 202 before it does anything, so an image passes three stages: accepted (its 202),
-stored (first listed by ``GET /pics``), processed (listed with ``faces`` > 0; an image with no face
-looks like an unprocessed one, so it counts as processed once the pipeline has gone quiet with it
-still at 0). The read-back sees stored and processed only at its polls (at most one list a second),
-so a stage time is the middle of the interval in which it was first seen: between the previous look
-and this one, and never before the stage before it.
+stored (listed by ``GET /pics``), processed (listed with ``faces`` > 0; an image with no face looks like
+an unprocessed one, so it counts as done once the pipeline has moved past it still at 0, and is left
+out of the processed times). Polls discover; Kanta's own records time: stored is its ``created_at``
+(to the second: the estimate is the end of that second, so never before the truth, bounded by the poll
+that listed it and by its face write), processed is its ``last_modified`` face write (microseconds),
+both mapped to our clock by the measured offset (``server_clock.py``). Only a server that lists no
+timestamps falls back to the middle of the interval between two polls.
 
 Pure: no I/O; ``readback.py`` feeds it what each poll saw.
 """
@@ -30,6 +32,25 @@ class Stage:
     faces: int = 0
     counted: bool = True  # uploaded by this run: resumed and already-present images are not timed
     faceless: bool = False  # settled as processed with no face (the pipeline went quiet)
+    listed_at: float | None = None  # our clock: the answer of the poll that first listed it
+    listed_processed_at: float | None = None  # our clock: ... that first listed it with a face
+    created: float | None = None  # Kanta's clock: created_at (to the second)
+    faces_written: float | None = None  # Kanta's clock: the face write (microseconds)
+
+    def timed(self, offset: float) -> None:
+        """Stored and processed from Kanta's own stamps, on our clock (offset: server minus client)."""
+        if self.listed_at is None:
+            return
+        if self.created is not None:
+            stored = min(self.created + 1.0 - offset, self.listed_at)
+            if self.faces_written is not None:
+                stored = min(stored, self.faces_written - offset)
+            if self.accepted_at is not None:
+                stored = max(stored, self.accepted_at)
+            self.stored_at = stored
+        if self.faces_written is not None and self.stored_at is not None and self.listed_processed_at:
+            written = max(self.faces_written - offset, self.stored_at)
+            self.processed_at = min(written, self.listed_processed_at)
 
 
 @dataclass
@@ -51,17 +72,36 @@ class StageBook:
         stage = self.of(index, uuid)
         stage.accepted_at, stage.counted = at, counted
 
-    def seen(self, index: int, uuid: str, faces: int, before: float, now: float) -> bool:
-        """This poll (at ``now``; the previous look was at ``before``) listed the image. True if a stage
-        was reached."""
+    def seen(
+        self,
+        index: int,
+        uuid: str,
+        faces: int,
+        before: float,
+        now: float,
+        created: float | None = None,
+        faces_written: float | None = None,
+        offset: float = 0.0,
+    ) -> bool:
+        """This poll (answered at ``now``; the previous look was at ``before``) listed the image, with
+        Kanta's stamps when it lists them (server clock; ``offset`` is server minus client). True if a
+        stage was reached."""
         stage = self.of(index, uuid)
         changed = False
+        if created is not None:
+            stage.created = created
+        if faces > 0 and faces_written is not None:
+            stage.faces_written = faces_written
         if stage.stored_at is None:
+            stage.listed_at = now
             stage.stored_at = middle(before, now, stage.accepted_at)
             changed = True
         if faces > 0 and (stage.processed_at is None or stage.faceless):
+            stage.listed_processed_at = now
             stage.processed_at = middle(before, now, stage.stored_at)  # a late face wins over quiet
             stage.faceless, changed = False, True
+        if changed:
+            stage.timed(offset)
         if faces != stage.faces:
             stage.faces, changed = faces, True
         return changed
@@ -71,6 +111,11 @@ class StageBook:
         stage = self.stages.get(index)
         if stage is not None and stage.stored_at is not None and stage.processed_at is None:
             stage.processed_at, stage.faceless = max(at, stage.stored_at), True
+
+    def retime(self, offset: float) -> None:
+        """At the end, with the offset measured over the whole run: every stage time again."""
+        for stage in self.stages.values():
+            stage.timed(offset)
 
     def drop(self, index: int) -> None:
         self.stages.pop(index, None)
@@ -114,7 +159,9 @@ class StageBook:
 
         accepted = [s.accepted_at for s in counted if s.accepted_at is not None]
         stored = [s.stored_at for s in counted if s.stored_at is not None]
-        processed = [s.processed_at for s in counted if s.processed_at is not None]
+        # A faceless image's "processed" is when the pipeline was seen to move past it, not a time Kanta
+        # recorded: left out of the processed times.
+        processed = [s.processed_at for s in counted if s.processed_at is not None and not s.faceless]
         pipe.accepted_s, pipe.stored_s, pipe.processed_s = last(accepted), last(stored), last(processed)
         pipe.processed_per_s = steady_rate(sorted(processed), first_sent)
         pipe.lag_s = {
@@ -126,7 +173,7 @@ class StageBook:
             "processed": spread(
                 s.processed_at - s.accepted_at
                 for s in counted
-                if s.processed_at is not None and s.accepted_at is not None
+                if s.processed_at is not None and s.accepted_at is not None and not s.faceless
             ),
         }
         return pipe

@@ -136,6 +136,8 @@ class Summary:
     foreign_images: int = 0
     held_before: int = 0  # images the event(s) held before the run that are no copy of the data set
     readback_polls: int = 0
+    # what the read-back cost: list requests and rows, and Kanta's clock against ours
+    readback: dict[str, float | int | None] = field(default_factory=dict)
     unreadable_polls: int = 0
     # the client
     client_cpu_s: float = 0.0
@@ -152,6 +154,9 @@ class Summary:
     # Per-upload and per-image figures (this run's): latency_ms, stored_lag_s, processed_lag_s,
     # processed_at_s. A regression gate judges noise from these, not from one percentile.
     samples: dict[str, list[float]] = field(default_factory=dict)
+    # uuid -> [accepted, stored, processed] on our clock (epoch s; None where not reached): to check the
+    # figures against what the server itself recorded
+    stage_times: dict[str, list[float | None]] = field(default_factory=dict)
 
     # --- the verdict --------------------------------------------------------------------------------
     def complete(self) -> bool:

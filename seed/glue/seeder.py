@@ -50,7 +50,6 @@ from seed.kanta.client import KantaClient, locust_transport
 from seed.standin.launcher import StandinError, StandinProcess
 
 log = logging.getLogger("kanta_seed")
-POLL_S = 1.0  # at most one list a second: each costs Kanta's event loop ~50 ms at 165 images
 FIRST_LOOK_S = 0.25  # the first 202s' background jobs usually finish within this
 TICK_S = 0.1
 PROGRESS_EVERY_S = 3.0
@@ -309,13 +308,17 @@ class Seeder:
             if why:
                 self.end_itself(why, EndKind.STALLED)
                 return
+            run.probe_clock()
             now = time.time()
             anything = (
                 run.first_sent_at is not None
                 or run.queue.count(State.DOUBT)
                 or run.queue.count(State.ACCEPTED)
             )
-            due = now - last_poll >= POLL_S and now - (run.first_sent_at or run.started_at) >= FIRST_LOOK_S
+            due = (
+                now - last_poll >= run.readback.poll_interval()
+                and now - (run.first_sent_at or run.started_at) >= FIRST_LOOK_S
+            )
             looked = False
             if anything and due:
                 run.poll()

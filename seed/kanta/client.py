@@ -14,14 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from seed.core.server_clock import ServerClock, has_fraction, parse_http_date, parse_time
 from seed.kanta import contract as kanta
 
 log = logging.getLogger("kanta_seed")
@@ -35,6 +39,7 @@ class Answer:
     status: int  # 0 when no answer came
     body: bytes = b""
     error: str = ""
+    date: str = ""  # the HTTP Date header: the server's clock, to the second
 
 
 # (method, url, name for the stats, timeout s[, JSON body]) -> Answer
@@ -49,6 +54,18 @@ class Item:
     faces: int
     blob_url: str
     last_modified: str
+    created_at: str = ""
+
+    @property
+    def created(self) -> float | None:
+        """When Kanta stored it, on the server's clock (epoch s, to the second)."""
+        return parse_time(self.created_at)
+
+    @property
+    def faces_written(self) -> float | None:
+        """When Kanta wrote its faces, on the server's clock (epoch s, microseconds); None before (Kanta
+        rewrites last_modified only when it finds a face, and then with a fraction)."""
+        return parse_time(self.last_modified) if self.faces > 0 and has_fraction(self.last_modified) else None
 
 
 def parse_items(body: Any) -> list[Item] | None:
@@ -64,7 +81,9 @@ def parse_items(body: Any) -> list[Item] | None:
             return None
         blob = raw.get("azure_blob_url")
         blob = blob if isinstance(blob, str) else ""
-        items.append(Item(uid, faces, blob, str(raw.get("last_modified", ""))))
+        items.append(
+            Item(uid, faces, blob, str(raw.get("last_modified", "")), str(raw.get("created_at", "") or ""))
+        )
     return items
 
 
@@ -93,19 +112,39 @@ class KantaClient:
         self._netlocs: dict[str, str] = {}  # blob URL netloc -> the netloc that reaches it
         self.blob_note = ""  # said once: where blobs are read from, when not where their URLs say
         self.list_problem = ""  # why the last list could not be read ("" when it could)
+        self.clock = ServerClock()  # Kanta's clock against ours, from every answer's Date header
+        self.lists = 0  # list requests (pages) made
+        self.rows_listed = 0
+        self.list_seconds = 0.0  # spent waiting for lists: what the read-back costs Kanta, roughly
 
     def _get(self, path: str, name: str) -> Answer:
-        return self.transport("GET", kanta.url(self.host, path), name, self.timeout_s)
+        sent = time.time()
+        answer: Answer = self.transport("GET", kanta.url(self.host, path), name, self.timeout_s)
+        if answer.date:
+            self.clock.observe(sent, time.time(), parse_http_date(answer.date))
+        return answer
 
     # --- the event's images -----------------------------------------------------------------------
-    def list_event(self, code: str) -> dict[str, Item] | None:
+    def list_event(self, code: str, created_from: float | None = None) -> dict[str, Item] | None:
         """Every image of one event (uuid -> item), paged; {} for an event Kanta does not know; None when
-        a page could not be read."""
+        a page could not be read.
+
+        created_from: only the images Kanta stored at or after this server time (its ``date_from`` on
+        ``created_at``, to the second): a read-back whose cost follows what changed.
+        """
         items: dict[str, Item] = {}
         offset = 0
+        since = ""
+        if created_from is not None:
+            stamp = datetime.fromtimestamp(math.floor(created_from), tz=timezone.utc)
+            since = "&date_from=" + stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        t0 = time.perf_counter()
         while True:
-            path = f"{kanta.PICS_PATH}?event_code={code}&limit={PAGE}&offset={offset}"
+            path = f"{kanta.PICS_PATH}?event_code={code}&limit={PAGE}&offset={offset}{since}"
             answer = self._get(path, kanta.LIST_ROW)
+            self.lists += 1
+            self.list_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
             if answer.status in (404, 500) and offset == 0:
                 return {}  # Kanta answers 500 (or 404) for an event it does not know: nothing stored
             page = parse_items(json_of(answer)) if answer.status == 200 else None
@@ -117,6 +156,7 @@ class KantaClient:
                 )  # fmt: skip
                 return None
             items.update((i.uuid, i) for i in page)
+            self.rows_listed += len(page)
             if len(page) < PAGE:
                 self.list_problem = ""
                 return items
@@ -229,7 +269,7 @@ def urllib_transport(method: str, url: str, name: str, timeout_s: float, body: b
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:
-            return Answer(resp.status, resp.read(MAX_BLOB_BYTES))
+            return Answer(resp.status, resp.read(MAX_BLOB_BYTES), date=resp.headers.get("Date") or "")
     except urllib.error.HTTPError as e:
         return Answer(e.code, e.read(MAX_BLOB_BYTES))
     except (OSError, ValueError) as e:
@@ -255,6 +295,7 @@ def locust_transport(session: Any, expected: tuple[int, ...] = (200, 204, 404, 5
                 resp.success()
             elif status == 0:
                 resp.failure(f"no answer: {error}")
-            return Answer(status, resp.content or b"", str(error or ""))
+            date = (resp.headers or {}).get("Date") or "" if status else ""
+            return Answer(status, resp.content or b"", str(error or ""), date)
 
     return send
