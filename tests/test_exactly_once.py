@@ -208,6 +208,12 @@ def test_a_backend_restart_mid_run_is_ridden_through(standin_factory, yale_zip, 
     out, _ = proc.communicate(timeout=150)
     assert proc.returncode == 0, out[-3000:]
     assert stored_contents(standin, CODE) == times(1)
+    # Its detection jobs died with it: what it had stored and not processed was removed and sent again,
+    # so every image in the event went through detection (none is left at 0 faces unlooked at).
+    stranded = standin.rows("SELECT uuid FROM images WHERE event_code = ? AND processed_at IS NULL", CODE)
+    assert stranded == [], out[-3000:]
+    s = read_json(tmp_path / "s.json")
+    assert s["reprocessed"] == 0 or "processed again after Kanta went away" in out
 
 
 def test_a_hung_backend_ends_the_run_with_one_clear_line(standin_factory, yale_zip, tmp_path):

@@ -40,6 +40,7 @@ class FakeKanta:
         self.blob_calls: list[str] = []
         self.clock = ServerClock()  # no Date headers here: stage times fall back to the polls'
         self.list_seconds = 0.0
+        self.list_problem = ""
 
     def store(self, uuid: str, digest: str = "", faces: int = 0, listed: bool = True) -> None:
         self.held[uuid] = (faces, digest or f"d-{uuid}")
@@ -49,6 +50,7 @@ class FakeKanta:
     def list_event(self, code: str, created_from: float | None = None) -> dict[str, Item] | None:
         assert code == CODE and created_from is None  # no created_at listed: every look is whole
         if self.unreadable:
+            self.list_problem = "no answer (refused)"
             return None
         hidden, self.hide_once = self.hide_once, set()
         return {

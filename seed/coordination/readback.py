@@ -15,7 +15,10 @@ itself (``run.py`` applies what it decides):
 - resend: an image in doubt whose bytes the event does not hold, once the pipeline has moved past it;
 - faceless: a stored image still at 0 faces has no face once the pipeline has moved past it (enough
   images stored after it have their faces: Kanta detects in the order it stores), or once nothing has
-  changed for a while.
+  changed for a while;
+- reprocess: unless Kanta went away (refused connections, unreadable lists, a streak of 5xx) while the
+  image waited for its faces: a Kanta that crashed lost its detection jobs, and such an image would stay
+  at 0 faces forever. It is sent again (once), and its stranded copy removed.
 
 Never a fixed multiple of the slowest visibility: under a backlog every image takes long, but the
 listing keeps growing, and it is the growth that says the pipeline is alive.
@@ -49,12 +52,17 @@ POLL_MAX_S = 10.0
 READBACK_SHARE = 0.03  # of Kanta's time the lists may take (measured as our wait for them)
 
 
+OUTAGE_GAP_S = 5.0  # failures closer than this are one outage
+OUTAGE_5XX_STREAK = 5  # this many 5xx answers in a row (and no success between) are an outage too
+
+
 @dataclass
 class Observation:
     ok: bool
     adopt: list[tuple[int, str]] = field(default_factory=list)
     lost: list[tuple[int, str]] = field(default_factory=list)
     resend: list[int] = field(default_factory=list)
+    reprocess: list[tuple[int, str]] = field(default_factory=list)  # stranded by a Kanta that went away
     changed: bool = False
 
 
@@ -101,6 +109,9 @@ class Readback:
         self._stored_times: list[float] = []  # 202 times of the stored images, sorted (this poll's)
         self.newest: dict[str, float] = {}  # event -> the newest created_at listed (server clock)
         self.full_looks = 0
+        self.outages: list[list[float]] = []  # [start, end] (our clock) of the times Kanta was away
+        self.streak_5xx = 0
+        self.reprocessed: set[int] = set()  # images sent again after an outage (once each)
 
     # --- one poll -----------------------------------------------------------------------------------
     def list_from(self, code: str) -> float | None:
@@ -133,6 +144,8 @@ class Readback:
             since = self.list_from(code)
             self.full_looks += since is None
             listing = self.client.list_event(code, created_from=since)
+            if listing is None and self.client.list_problem.startswith("no answer"):
+                self.went_away(self.clock())
             if listing is None:
                 self.polls += 1
                 self.unreadable += 1
@@ -192,7 +205,7 @@ class Readback:
         self._resend_doubts(now, len(unlisted), obs)
         if obs.changed or obs.adopt or obs.lost:
             self.last_change_at = now
-        self._settle_faceless(now)
+        self._settle_faceless(now, obs)
         self.stages.sample(now, range(len(entries)))
         self.last_look = now
         return obs
@@ -299,18 +312,59 @@ class Readback:
                 return True
         return False
 
-    def _settle_faceless(self, now: float) -> None:
+    def _settle_faceless(self, now: float, obs: Observation) -> None:
         q = self.queue
-        self._settle_passed()
+        self._settle_passed(obs)
         if now - self.last_change_at < QUIET_FACES_S or q.count(State.CLAIMED) or q.count(State.DOUBT):
             return
         if self._unlisted():
             return
         for i, e in enumerate(q.entries):
-            if e.state == State.ACCEPTED:
-                self.stages.settle_faceless(i, self.last_change_at)
+            s = self.stages.stages.get(i)
+            if (
+                e.state == State.ACCEPTED
+                and s is not None
+                and s.stored_at is not None
+                and s.processed_at is None
+            ):
+                self._settle(i, self.last_change_at, obs)
 
-    def _settle_passed(self) -> None:
+    def went_away(self, at: float) -> None:
+        """Kanta did not answer (or answered a streak of 5xx) at ``at``: an outage, or part of one."""
+        if self.outages and at - self.outages[-1][1] <= OUTAGE_GAP_S:
+            self.outages[-1][1] = max(self.outages[-1][1], at)
+        else:
+            self.outages.append([at, at])
+
+    def answered(self, status: int, at: float, refused: bool) -> None:
+        """An upload's answer, for the outage record: refused connections and 5xx streaks."""
+        if refused:
+            self.went_away(at)
+        if status >= 500:
+            self.streak_5xx += 1
+            if self.streak_5xx >= OUTAGE_5XX_STREAK:
+                self.went_away(at)
+        elif status:
+            self.streak_5xx = 0
+
+    def stranded(self, index: int) -> bool:
+        """Still at 0 faces, and Kanta went away while it waited for them (accepted before an outage ended,
+        not processed before it began): its detection job may have died with Kanta."""
+        s = self.stages.stages.get(index)
+        if s is None or s.accepted_at is None or index in self.reprocessed:
+            return False
+        return any(s.accepted_at <= end for _, end in self.outages)
+
+    def _settle(self, index: int, at: float, obs: Observation) -> None:
+        """The pipeline moved past this image at 0 faces: no face, or stranded by an outage."""
+        e = self.queue.entries[index]
+        if self.stranded(index):
+            self.reprocessed.add(index)
+            obs.reprocess.append((index, e.uuid))
+        else:
+            self.stages.settle_faceless(index, at)
+
+    def _settle_passed(self, obs: Observation) -> None:
         """Kanta detects faces in the order it stores images: one still at 0 faces when FACELESS_AFTER
         images stored after it have theirs has none (its detection ran)."""
         waiting: list[tuple[float, int]] = []
@@ -330,7 +384,7 @@ class Readback:
             # strictly later seconds only: created_at is to the second
             if len(processed) - bisect.bisect_right(processed, created) >= FACELESS_AFTER:
                 s = self.stages.stages[i]
-                self.stages.settle_faceless(i, s.listed_at or s.stored_at or self.clock())
+                self._settle(i, s.listed_at or s.stored_at or self.clock(), obs)
 
     # --- views --------------------------------------------------------------------------------------
     def stored(self, index: int) -> bool:

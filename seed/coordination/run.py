@@ -83,6 +83,7 @@ class Run:
         self.resent = 0  # images in doubt sent again because the event did not hold them
         self.lost_ever: list[int] = []
         self.removed = 0  # extra copies this run made, deleted at the end
+        self.reprocessed = 0  # images sent again: a Kanta that went away left them at 0 faces
         self.cleared = 0  # copies of the data set the event held before, deleted before the first upload
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
         self.clusters: Clusters | None = None
@@ -170,6 +171,7 @@ class Run:
                 q.unadopt(twin, now)
                 self.stages.drop(twin)
                 self._write("lost", twin, uuid=r.uuid, why="adopted for its twin by mistake")
+        self.readback.answered(r.status, r.answered_at, refused="refused" in r.error.lower())
         unknown = self.policy.outcome_unknown(r)
         retry_in = None
         if not r.ok and not unknown:
@@ -240,6 +242,16 @@ class Run:
             self.lost_ever.append(i)
             self.stages.drop(i)
             q.reopen(i)
+        for i, uid in obs.reprocess:
+            # Stranded at 0 faces by a Kanta that went away: its copy goes, and it is uploaded again.
+            status = self.client.delete_image(self.plan.uploads[i].event_code, uid)
+            if status in (200, 204, 404):
+                self.readback.gone.add(uid)
+                self._write("removed", i, uuid=uid, why="stranded at 0 faces by an outage")
+            self._write("lost", i, uuid=uid, why="stranded at 0 faces by an outage")
+            self.stages.drop(i)
+            q.reopen(i)
+            self.reprocessed += 1
         for i in obs.resend:
             e = q.entries[i]
             if e.failing_since is not None and now - e.failing_since > self.settings.retry_for:

@@ -130,7 +130,8 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
         verify=s.verify,
         verified=sum(1 for i in accepted if run.readback.stored(i)),
         processed=len(looked),
-        repaired=sum(e.repairs for e in entries),
+        repaired=sum(e.repairs for e in entries) - run.reprocessed,
+        reprocessed=run.reprocessed,
         resent=run.resent,
         # Lost means "looked for and not there": only a read-back that ran its course can say so.
         lost=[entries[i].member for i in accepted if s.verify and not run.readback.stored(i)]

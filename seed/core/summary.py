@@ -120,6 +120,7 @@ class Summary:
     verified: int = 0  # images seen stored (listed, or found by content)
     processed: int = 0
     repaired: int = 0
+    reprocessed: int = 0  # left at 0 faces by a Kanta that went away: removed and uploaded again
     resent: int = 0  # images in doubt sent again: the event did not hold their bytes
     lost: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)  # found in the event by content after no answer
@@ -316,6 +317,8 @@ class Summary:
         parts = [f"{self.verified}/{self.images} verified on the server"]
         if self.repaired:
             parts.append(f"repaired {self.repaired}")
+        if self.reprocessed:
+            parts.append(f"{self.reprocessed} processed again after Kanta went away (left at 0 faces)")
         if self.resent:
             parts.append(f"{self.resent} sent again after no answer (not in the event)")
         if self.adopted:
