@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from seed.core.figures import percentile, rate, spread
-from seed.core.stages import STEADY_MIN_IMAGES, StageBook, middle, steady_rate
+from seed.core.stages import STEADY_MIN_IMAGES, StageBook, middle, rate_by_size, steady_rate
+from seed.core.summary import Summary
 
 
 # --- middle -------------------------------------------------------------------------------------------
@@ -183,3 +184,22 @@ def test_spread_is_p50_p95_p99_max_rounded_to_ms():
     assert spread([]) is None
     assert spread([0.0004, 1.23456, 2.0]) == {"p50": 1.235, "p95": 2.0, "p99": 2.0, "max": 2.0}
     assert spread(iter([3.0, 1.0, 2.0])) == {"p50": 2.0, "p95": 3.0, "p99": 3.0, "max": 3.0}
+
+
+def test_the_processed_rate_is_shown_against_the_events_size():
+    # 40 images at 10/s, then 40 more at 2/s: the event slowed as it grew.
+    fast = [i * 0.1 for i in range(40)]
+    slow = [fast[-1] + (i + 1) * 0.5 for i in range(40)]
+    by_size = rate_by_size(fast + slow, held_before=100)
+    assert [size for size, _ in by_size] == [120, 140, 160, 180]
+    assert by_size[0][1] == pytest.approx(10.0, rel=0.1) and by_size[-1][1] == pytest.approx(2.0, rel=0.1)
+
+
+def test_a_slowdown_of_a_third_or_more_is_said():
+    s = Summary(
+        event_code="e", events=["e"], host="h", host_kind="local", data_set="d", images=80, wait_for="faces"
+    )
+    s.pipeline.rate_by_size = [[20, 12.0], [40, 9.0], [60, 6.0], [80, 4.0]]
+    assert "12.0 images/s at first and 4.0/s past 60 images in the event (3.0x slower" in s.slowdown_text()
+    s.pipeline.rate_by_size = [[20, 12.0], [40, 11.0], [60, 10.0]]
+    assert s.slowdown_text() == ""

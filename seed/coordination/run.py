@@ -61,7 +61,9 @@ class Run:
         self.peak_users = 0
         self.queue = WorkQueue([plan.member(u.index) for u in plan.uploads])
         self.policy = policy or RetryPolicy(max_attempts=s.max_attempts, retry_for_s=s.retry_for)
-        self.stages = StageBook()
+        self.stages = StageBook(
+            held_before=sum(map(len, plan.pre_existing.values())) // len(plan.event_codes)
+        )
         self.readback = Readback(
             client,
             self.queue,

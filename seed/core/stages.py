@@ -60,6 +60,7 @@ class StageBook:
         default_factory=list
     )  # (t, accepted, stored, processed)
     backlog_peak: int = 0
+    held_before: int = 0  # images the event held before this run's (the event's size starts there)
 
     def of(self, index: int, uuid: str) -> Stage:
         """The stages of this image's current upload; a new uuid (repair, adoption) starts over."""
@@ -164,6 +165,7 @@ class StageBook:
         processed = [s.processed_at for s in counted if s.processed_at is not None and not s.faceless]
         pipe.accepted_s, pipe.stored_s, pipe.processed_s = last(accepted), last(stored), last(processed)
         pipe.processed_per_s = steady_rate(sorted(processed), first_sent)
+        pipe.rate_by_size = rate_by_size(processed, self.held_before)
         pipe.lag_s = {
             "stored": spread(
                 s.stored_at - s.accepted_at
@@ -183,6 +185,27 @@ def middle(before: float, now: float, floor: float | None) -> float:
     """The middle of (before, now], never before ``floor`` (the stage before) nor after now."""
     low = max(before, floor) if floor is not None else before
     return min(now, (min(low, now) + now) / 2)
+
+
+SIZE_BUCKETS = 8  # the processed rate is shown over this many slices of the event's growth
+BUCKET_MIN_IMAGES = 20
+
+
+def rate_by_size(times: list[float], held_before: int = 0) -> list[list[float]]:
+    """Images processed per second against the images in the event: [[images in the event at the slice's
+    end, images/s in the slice], ...]. Kanta loads the whole event on every request, so it slows as the
+    event grows; one rate for the whole run would hide that."""
+    times = sorted(times)
+    n = len(times)
+    size = max(BUCKET_MIN_IMAGES, n // SIZE_BUCKETS)
+    out: list[list[float]] = []
+    for start in range(0, n - size + 1, size):
+        chunk = times[start : start + size]
+        span = chunk[-1] - (times[start - 1] if start else chunk[0])
+        count = len(chunk) if start else len(chunk) - 1  # the first slice starts at its first image
+        if span > 0 and count > 0:
+            out.append([held_before + start + len(chunk), round(count / span, 2)])
+    return out
 
 
 def steady_rate(times: list[float], first_sent: float) -> float | None:

@@ -37,7 +37,9 @@ class Pipeline:
     processed_per_s: float | None = None  # steady: images processed per s between the 10th and 90th %
     backlog_peak: int = 0  # the most images accepted but not yet processed at one look
     held_back_s: float = 0.0  # how long --max-backlog held the users back
-    lag_s: dict[str, dict[str, float] | None] = field(default_factory=dict)  # stage -> p50/p95/max
+    lag_s: dict[str, dict[str, float] | None] = field(default_factory=dict)  # stage -> p50/p95/p99/max
+    # [[images in the event, images processed/s], ...] over slices of the run: Kanta slows as events grow
+    rate_by_size: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +223,9 @@ class Summary:
                     f" {self.peak_rss_mb:.0f} MB, {self.processes} process(es)",
                 )
             )
+        slowdown = self.slowdown_text()
+        if slowdown:
+            out.append(("slowdown", slowdown))
         if self.clusters is not None:
             out.append(("clusters", self.clusters_text()))
         if len(self.uploads_per_worker) > 1:
@@ -371,6 +376,20 @@ class Summary:
         if p.held_back_s >= 0.05:
             text += f", held back {p.held_back_s:.1f} s by --max-backlog"
         return text
+
+    def slowdown_text(self) -> str:
+        """Kanta's processing rate as the event grew, when it fell by a third or more."""
+        by_size = self.pipeline.rate_by_size
+        if len(by_size) < 3:
+            return ""
+        first, last = by_size[0][1], by_size[-1][1]
+        if last > first * 2 / 3:
+            return ""
+        past = int(by_size[-2][0])
+        return (
+            f"Kanta processed {first:.1f} images/s at first and {last:.1f}/s past {past:,} images in the event"
+            f" ({first / last:.1f}x slower: every request loads the whole event)"
+        )
 
     def rate_text(self) -> str:
         if self.rate_per_s is None:
