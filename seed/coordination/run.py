@@ -61,9 +61,8 @@ class Run:
         self.peak_users = 0
         self.queue = WorkQueue([plan.member(u.index) for u in plan.uploads])
         self.policy = policy or RetryPolicy(max_attempts=s.max_attempts, retry_for_s=s.retry_for)
-        self.stages = StageBook(
-            held_before=sum(map(len, plan.pre_existing.values())) // len(plan.event_codes)
-        )
+        held = sum(map(len, plan.pre_existing.values())) // max(1, len(plan.event_codes))
+        self.stages = StageBook(held_before=held)  # the event's size starts there
         self.readback = Readback(
             client,
             self.queue,

@@ -387,8 +387,8 @@ class Summary:
             return ""
         past = int(by_size[-2][0])
         return (
-            f"Kanta processed {first:.1f} images/s at first and {last:.1f}/s past {past:,} images in the event"
-            f" ({first / last:.1f}x slower: every request loads the whole event)"
+            f"Kanta processed {first:.1f} images/s at first and {last:.1f}/s past {past:,} images in the"
+            f" event ({first / last:.1f}x slower: every request loads the whole event)"
         )
 
     def rate_text(self) -> str:
