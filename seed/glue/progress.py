@@ -11,6 +11,7 @@ from typing import Any
 
 from seed.coordination.run import Run
 from seed.core.figures import rate
+from seed.core.stages import rate_by_size
 from seed.core.work import State
 
 TILE_STATES = ("pending", "sending", "retrying", "repaired", "accepted", "stored", "processed", "failed")
@@ -64,8 +65,31 @@ def snapshot(run: Run | None, now: float | None = None) -> dict[str, Any]:
         "elapsed_s": round(end - run.started_at, 1),
         "outage_s": outage,
         "held_back": run.backlog.held_since is not None,
-        "summary": run.summary.to_dict() if run.summary else None,
+        "by_size": by_size(run),
+        "summary": brief_summary(run),
     }
+
+
+# The per-image lists are for the JSON file, not for a page polled every 1.5 s.
+HEAVY = ("samples", "stage_times")
+
+
+def brief_summary(run: Run) -> dict[str, Any] | None:
+    if run.summary is None:
+        return None
+    return {k: v for k, v in run.summary.to_dict().items() if k not in HEAVY}
+
+
+def by_size(run: Run) -> list[list[float]]:
+    """Images processed per second against the images in the event, so far (Kanta slows as it grows)."""
+    if run.summary is not None:
+        return run.summary.pipeline.rate_by_size
+    times = [
+        s.processed_at
+        for s in run.stages.stages.values()
+        if s.counted and s.processed_at is not None and not s.faceless
+    ]
+    return rate_by_size(times, run.stages.held_before)
 
 
 def c_counted_before(run: Run) -> int:

@@ -143,6 +143,8 @@
   const paceRate = el('span', { class: 'ks-pace-item' }, pace);
   const paceDone = el('span', { class: 'ks-pace-item' }, pace);
   const paceBacklog = el('span', { class: 'ks-pace-item' }, pace);
+  // Kanta loads the whole event on every request: its processed rate against the event's size.
+  const paceSize = el('span', { class: 'ks-pace-item', 'data-kanta-seed-by-size': '' }, pace);
   const verdict = el('div', { class: 'ks-verdict', 'data-tone': 'none', 'aria-live': 'polite' }, chartCard);
 
   // 3. one tile per image
@@ -300,6 +302,15 @@
     const doneText = steady ? `${p.processed_per_s.toFixed(1)}/s (steady)` : `${doneRate === null ? '–' : doneRate.toFixed(1)}/s (last 5 s)`;
     setText(paceDone, endIndex === 1 ? '' : `${word} ${doneText}`);
     setText(paceBacklog, endIndex === 1 ? '' : `backlog ${backlog} now, peak ${peak}`);
+    const bySize = Array.isArray(s.by_size) ? s.by_size : [];
+    if (bySize.length >= 3) {
+      const [n0, r0] = bySize[0], [n1, r1] = bySize[bySize.length - 1];
+      const slower = r1 > 0 ? r0 / r1 : 0;
+      setText(paceSize, `processed ${r0.toFixed(1)}/s at ${n0.toLocaleString()} images in the event,`
+        + ` ${r1.toFixed(1)}/s at ${n1.toLocaleString()}` + (slower >= 1.5 ? ` (${slower.toFixed(1)}x slower)` : ''));
+    } else {
+      setText(paceSize, '');
+    }
 
     let tone = 'ok', text;
     const total = num(s.total), failed = num(s.failed);
