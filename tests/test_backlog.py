@@ -27,18 +27,29 @@ def test_room_counts_what_was_accepted_since_the_poll_and_in_flight():
 
 
 def test_a_server_that_keeps_up_is_not_held_to_one_bound_per_poll():
-    """The estimate drains at the measured rate between polls: a fast pipeline keeps room open."""
+    """Between polls, an image older than the pipeline's lag has been through it: a fast pipeline (50 ms)
+    keeps room open however many images went in since the last poll."""
     clock = Clock()
     bound = BacklogBound(100, clock)
     bound.observed(backlog=0, drained=0)
     clock.t += 1.0
-    bound.observed(backlog=10, drained=500)  # 500 images/s went through
-    for _ in range(400):  # 0.8 s later, 400 more accepted: a poll-bound would have held at 100
-        bound.accepted()
+    bound.observed(backlog=10, drained=500, lag_s=0.05)
+    for k in range(400):  # 400 more in 0.8 s: a poll-bound would have held at 100
+        bound.accepted(clock.t + k * 0.002)
     clock.t += 0.8
-    assert abs(bound.estimate() - 10) < 1e-6  # 10 + 400 - 0.8 s * 500/s
-    assert bound.room(in_flight=5, waiting=100) == 85
+    assert bound.estimate() == 24  # the 10 seen drained long ago; 24 accepted in the last 50 ms
+    assert bound.room(in_flight=5, waiting=100) == 71
     assert bound.held_since is None
+
+
+def test_a_slow_pipeline_counts_every_image_accepted_since_the_poll():
+    clock = Clock()
+    bound = BacklogBound(100, clock)
+    bound.observed(backlog=60, drained=0, lag_s=20.0)
+    for k in range(40):
+        bound.accepted(clock.t + k * 0.01)
+    clock.t += 0.5
+    assert bound.room(in_flight=0, waiting=10) == 0
 
 
 def test_a_stalled_pipeline_holds_and_counts_the_time_held():

@@ -3,6 +3,7 @@ backlog bound, and a worker that went quiet."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import gevent
@@ -62,7 +63,9 @@ def run_users(links: dict[str, SeedLink], users_per_link: int, create, pause: fl
             up = link.claim()
             seen.append((name, up.index))
             gevent.sleep(pause)
-            link.report(Result(index=up.index, ok=True, status=202, uuid=f"u{up.index:031d}", sent_at=1.0))
+            link.report(
+                Result(index=up.index, ok=True, status=202, uuid=f"u{up.index:031d}", sent_at=time.time())
+            )
 
     return seen, [gevent.spawn(user, n, link) for n, link in links.items() for _ in range(users_per_link)]
 
@@ -197,7 +200,7 @@ def test_the_backlog_bound_holds_claims_until_the_pipeline_processes(tmp_path):
     assert run.queue.count("accepted") + run.queue.count("claimed") <= 10  # nothing listed yet
     for i, e in enumerate(run.queue.entries):  # the read-back lists what was accepted, processed
         if e.state == "accepted":
-            run.stages.seen(i, e.uuid, 1, 0.0, 1.0)
+            run.stages.seen(i, e.uuid, 1, time.time() - 0.3, time.time())
             run.readback.listed[e.uuid] = None
     run.after_poll(lost=0)  # what a poll does after it looked
     coordinator.serve()

@@ -3,9 +3,11 @@ it would then have to repair.
 
 A stock Kanta drops an accepted upload when its background job waits too long for a DB connection
 (pool 15, 30 s), and a job holds its connection until face detection is done: what must stay bounded
-is the images Kanta has accepted and not yet processed. Polls see that number once a second; between
-polls it is estimated from the drain rate the polls measured (images leaving the backlog per second),
-so a server that keeps up is never held to "--max-backlog per poll interval".
+is the images Kanta has accepted and not yet processed. Polls see that number every second or few;
+between polls it is estimated: the backlog the last poll saw, drained at the rate the polls measured,
+plus the images accepted since that are younger than the pipeline's current lag (an older one has been
+through it, as the lag says). A server that keeps up has a short lag, so it is never held to
+"--max-backlog per poll interval"; a slow one has a long lag, and every new image counts.
 
 The bound adapts: halved (not below ``FLOOR``) when Kanta dropped an image while the backlog ran high
 (a pipeline that could not drain drops what waits too long), grown back by a tenth at each poll without
@@ -36,7 +38,8 @@ class BacklogBound:
         self.held_back_s = 0.0  # how long the bound held the users back
         self.held_since: float | None = None
         self.at_poll = 0  # accepted, not yet processed, at the last poll
-        self.since_poll = 0  # accepted since then
+        self.since_poll: deque[float] = deque()  # when each image accepted since then was accepted
+        self.lag_s: float | None = None  # 202 to processed, lately (None: not known yet, all count)
         self.poll_at: float | None = None
         self.drain_per_s = 0.0  # images leaving the backlog per second, as the polls measured it
         self._drained: tuple[float, int] | None = None  # (poll time, images drained so far) at the last poll
@@ -46,14 +49,18 @@ class BacklogBound:
     def bounded(self) -> bool:
         return self.max > 0
 
-    def accepted(self) -> None:
-        """One more image accepted by Kanta (a 202) since the last poll."""
-        self.since_poll += 1
+    def accepted(self, at: float | None = None) -> None:
+        """One more image accepted by Kanta (a 202, at ``at``) since the last poll."""
+        self.since_poll.append(self.clock() if at is None else at)
 
     def estimate(self) -> float:
-        """The backlog now: what the last poll saw, plus what was accepted since, less what drained."""
-        drained = self.drain_per_s * (self.clock() - self.poll_at) if self.poll_at is not None else 0.0
-        return max(0.0, self.at_poll + self.since_poll - drained)
+        """The backlog now: what the last poll saw less what drained since, plus the images accepted since
+        that the pipeline cannot have been through yet."""
+        now = self.clock()
+        drained = self.drain_per_s * (now - self.poll_at) if self.poll_at is not None else 0.0
+        cutoff = now - self.lag_s if self.lag_s is not None else -math.inf
+        young = sum(1 for t in self.since_poll if t > cutoff)  # a batch of results may come out of order
+        return max(0.0, self.at_poll - drained) + young
 
     def room(self, in_flight: int, waiting: int) -> int | None:
         """How many more images may be handed out now (None: no bound). In flight counts: it may become
@@ -72,16 +79,27 @@ class BacklogBound:
             self.held_back_s += now - self.held_since
             self.held_since = None
 
-    def observed(self, backlog: int, drained: int, lost: int = 0, lost_since: float | None = None) -> None:
-        """After a poll: the backlog it saw, the images drained so far (cumulative), and what Kanta lost."""
+    def observed(
+        self,
+        backlog: int,
+        drained: int,
+        lost: int = 0,
+        lost_since: float | None = None,
+        lag_s: float | None = None,
+    ) -> None:
+        """After a poll: the backlog it saw, the images drained so far (cumulative), what Kanta lost, and the
+        pipeline's current lag (202 to processed, of the images seen processed lately)."""
         now = self.clock()
+        if lag_s is not None:
+            self.lag_s = lag_s
         if self._drained is not None and now > self._drained[0]:
             rate = max(0.0, (drained - self._drained[1]) / (now - self._drained[0]))
             self.drain_per_s = rate if not self.drain_per_s else (
                 RATE_WEIGHT * rate + (1 - RATE_WEIGHT) * self.drain_per_s
             )  # fmt: skip
         self._drained = (now, drained)
-        self.at_poll, self.since_poll, self.poll_at = backlog, 0, now
+        self.at_poll, self.poll_at = backlog, now
+        self.since_poll.clear()
         self._history.append((now, backlog))
         while self._history and self._history[0][0] < now - MEMORY_S:
             self._history.popleft()

@@ -44,8 +44,8 @@ QUIET_LOST_S = 5.0  # at least this long without growth before an unlisted image
 QUIET_FACES_S = 3.0  # nothing changed for this long: images still at 0 faces have none
 SUSPECTS_PER_POLL = 20
 BLOB_TRIES = 3  # per-uuid looks per poll, so a big loss does not flood Kanta
-OVERLAP_S = 2.0  # re-list this far before the newest image seen: created_at has 1 s resolution, and a
-# row may be committed a little after the blob it is dated by
+OVERLAP_S = 1.0  # re-list this far before the newest image seen: created_at has 1 s resolution, and a
+# row is committed a little after the blob it is dated by (a row later still is found as lost is: looked up)
 FACELESS_AFTER = 12  # images stored after one and already processed: detection ran (4 workers, in order)
 POLL_MIN_S = 1.0
 POLL_MAX_S = 10.0

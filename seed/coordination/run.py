@@ -89,6 +89,7 @@ class Run:
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
         self.clusters: Clusters | None = None
         self._next_probe = 0.0
+        self._timed: set[int] = set()  # images whose lag the backlog bound has learnt from
         self.error = ""  # an internal error ended the run (a greenlet died): exit 1, said in one line
         self.finished = False
         self.printed = False
@@ -195,7 +196,7 @@ class Run:
             if not e.repairs:
                 self.first_accepts.append(r.answered_at)
             self.accepted_by[r.index] = owner
-            self.backlog.accepted()
+            self.backlog.accepted(r.answered_at if r.sent_at else now)
         return state
 
     def record_usage(self, owner: str, usage: tuple[float, float]) -> None:
@@ -265,10 +266,20 @@ class Run:
         return obs
 
     def after_poll(self, lost: int, lost_since: float | None = None) -> None:
-        """After a poll: the backlog bound learns what the pipeline holds and how fast it drains."""
+        """After a poll: the backlog bound learns what the pipeline holds, how fast it drains, and how long
+        an image takes through it now (the lags of the images this poll saw processed)."""
         accepted = [i for i, e in enumerate(self.queue.entries) if e.state == State.ACCEPTED]
-        processed = sum(1 for i in accepted if self.readback.processed(i))
-        self.backlog.observed(len(accepted) - processed, processed, lost, lost_since)
+        done = [i for i in accepted if self.readback.processed(i)]
+        lags = []
+        for i in done:
+            s = self.stages.stages.get(i)
+            if s is None or not s.counted or s.faceless or i in self._timed:
+                continue
+            if s.accepted_at is not None and s.processed_at is not None:
+                lags.append(max(0.0, s.processed_at - s.accepted_at))
+                self._timed.add(i)
+        lag = sorted(lags)[len(lags) // 2] if lags else None
+        self.backlog.observed(len(accepted) - len(done), len(done), lost, lost_since, lag)
 
     def probe_clock(self) -> None:
         """Narrow Kanta's clock offset: a cheap GET /system/health at a random phase of the second, while
