@@ -11,7 +11,7 @@ import gevent.event
 import pytest
 from gevent.queue import Queue
 
-from seed.coordination.coordinator import Coordinator, EventFailed, SeedLink, from_wire, to_wire
+from seed.coordination.coordinator import NOT_SENT, Coordinator, EventFailed, SeedLink, from_wire, to_wire
 from seed.coordination.options import Settings
 from seed.coordination.preflight import prepare
 from seed.coordination.run import Run
@@ -208,3 +208,124 @@ def test_the_backlog_bound_holds_claims_until_the_pipeline_processes(tmp_path):
     gevent.killall([*users, pump])
     assert 10 < run.queue.count("accepted") <= 20
     assert run.backlog.held_since is not None or run.held_back_s > 0
+
+
+# --- image bytes: a worker with a copy of the data set is granted indexes only ------------------------
+def photo(n: int) -> bytes:
+    """A small JPEG-looking image (magic, filler, end marker), distinct per n."""
+    return b"\xff\xd8\xff\xe0" + f"photo {n} ".encode() * 500 + b"\xff\xd9"
+
+
+def write_set(root, photos: dict[str, bytes]):
+    for name, data in photos.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def payload(body: bytes) -> bytes:
+    """The file part's bytes of a one-part multipart body."""
+    return body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+
+
+def test_a_worker_with_the_data_set_is_granted_indexes_only(tmp_path, monkeypatch):
+    """Four workers as on four machines: one finds the master's --images path, one has its own copy
+    elsewhere (its own --images), one a copy that differs, one none. The first two are granted indexes
+    and read the bytes themselves; the others get the bytes with their grants. Every image goes once,
+    and every body sent holds the file's bytes."""
+    photos = {f"event/p{n:02d}.jpg": photo(n) for n in range(40)}
+    write_set(tmp_path, photos)
+    own = write_set(tmp_path / "elsewhere", photos)
+    differs = write_set(tmp_path / "stale", {**photos, "event/p07.jpg": photo(99)})
+    monkeypatch.chdir(tmp_path)  # the master's --images is relative: "event"
+    plan = prepare(Settings(images="event", no_verify=True), project_dir=tmp_path, reach=False)
+    run = Run(plan, NoKanta())
+    hidden = str(tmp_path / "not-on-this-machine")
+    wire: list[tuple[str, dict]] = []
+    inbox: Queue = Queue()
+    links: dict[str, SeedLink] = {}
+
+    def send(owner, m):
+        w = to_wire(m)
+        wire.append((owner, w))
+        if owner != "near" and "data" in w:  # another machine: the master's path is not there
+            w = {**w, "data": {**w["data"], "source": hidden}}
+        gevent.spawn(links[owner].handle, from_wire(w))
+
+    coordinator = Coordinator(send=send)
+    copies = {"near": "", "own": str(own / "event"), "differs": str(differs / "event"), "far": ""}
+    for name, own_images in copies.items():
+        links[name] = SeedLink(
+            send=lambda m, name=name: inbox.put((name, m)), batch=lambda: 3, own_images=own_images
+        )
+    pump = gevent.spawn(lambda: [coordinator.handle(*inbox.get()) for _ in iter(int, 1)])
+    coordinator.begin(run)
+    for link in links.values():
+        link.reset(run.run_id)
+    sent: list[tuple[str, str, bytes]] = []
+
+    def user(name: str, link: SeedLink):
+        link.ensure_events(lambda codes: (True, "created"))
+        while True:
+            up = link.claim()
+            header, body = link.body(up)
+            assert header.startswith("multipart/form-data; boundary=")
+            sent.append((name, up.member, payload(body)))
+            gevent.sleep(0.002)
+            link.report(Result(index=up.index, ok=True, status=202, uuid=f"u{up.index:031d}", sent_at=1.0))
+
+    users = [gevent.spawn(user, n, link) for n, link in links.items() for _ in range(2)]
+    assert wait_until(lambda: run.queue.complete), "the run did not complete"
+    gevent.killall([*users, pump])
+
+    assert sorted(member for _, member, _ in sent) == sorted(p.removeprefix("event/") for p in photos)
+    assert all(data == photos[f"event/{member}"] for _, member, data in sent)
+    grants = [(owner, u) for owner, m in wire if m["op"] == "grant" for u in m["uploads"]]
+    by_owner = {name: [u for owner, u in grants if owner == name] for name in links}
+    assert all(by_owner.values()), "every worker got work"
+    for name in ("near", "own"):  # indexes only: [index, member, event code], no bytes
+        assert all(len(u) == 3 and not any(isinstance(f, bytes) for f in u) for u in by_owner[name]), name
+        assert coordinator.streamed[name] == 0
+        assert links[name].bodies is not None
+    for name in ("differs", "far"):  # the bytes went with the grants
+        assert all(len(u) == 5 and isinstance(u[3], bytes) for u in by_owner[name]), name
+        assert coordinator.streamed[name] == len(by_owner[name])
+        assert links[name].bodies is None
+    events = [m for _, m in wire if m["op"] == "event"]
+    assert events and all(m["data"]["digest"] == plan.dataset.digest and "dataset" not in m for m in events)
+
+
+def test_a_grant_to_a_worker_without_the_data_set_carries_a_few_mb(tmp_path, monkeypatch):
+    """The master reads the bytes as it grants, GRANT_BYTES or so at a time, whatever the worker asks."""
+    from seed.coordination import coordinator as coordination
+
+    photos = {f"event/p{n:02d}.jpg": photo(n) for n in range(30)}
+    write_set(tmp_path, photos)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(coordination, "GRANT_BYTES", 4 * len(photo(0)))
+    run = Run(prepare(Settings(images="event", no_verify=True), project_dir=tmp_path, reach=False), NoKanta())
+    grants: list[dict] = []
+    coordinator = Coordinator(send=lambda owner, m: grants.append(m) if m["op"] == "grant" else None)
+    coordinator.begin(run)
+    coordinator.gate = "ready"
+    coordinator.handle("far", {"op": "claim", "n": 50, "data": "", "run": run.run_id})
+    coordinator.handle("near", {"op": "claim", "n": 10, "data": run.plan.dataset.digest, "run": run.run_id})
+    assert [len(g["uploads"]) for g in grants] == [4, 10]
+    assert all(u.body for u in grants[0]["uploads"]) and not any(u.body for u in grants[1]["uploads"])
+
+
+def test_an_image_whose_bytes_changed_is_not_sent_and_fails(tmp_path, monkeypatch):
+    photos = {f"event/p{n}.jpg": photo(n) for n in range(3)}
+    write_set(tmp_path, photos)
+    monkeypatch.chdir(tmp_path)
+    run = Run(prepare(Settings(images="event", no_verify=True), project_dir=tmp_path, reach=False), NoKanta())
+    (tmp_path / "event" / "p1.jpg").write_bytes(photo(7))  # changed after the run indexed it
+    grants: list[dict] = []
+    coordinator = Coordinator(send=lambda owner, m: grants.append(m) if m["op"] == "grant" else None)
+    coordinator.begin(run)
+    coordinator.gate = "ready"
+    coordinator.handle("far", {"op": "claim", "n": 3, "data": "", "run": run.run_id})
+    assert [u.index for u in grants[0]["uploads"]] == [0, 2]
+    e = run.queue.entries[1]
+    assert e.state == "failed" and e.result.status == NOT_SENT
+    assert "changed since the run indexed it" in e.result.error
