@@ -4,10 +4,11 @@ it would then have to repair.
 A stock Kanta drops an accepted upload when its background job waits too long for a DB connection
 (pool 15, 30 s), and a job holds its connection until face detection is done: what must stay bounded
 is the images Kanta has accepted and not yet processed. Polls see that number every second or few;
-between polls it is estimated: the backlog the last poll saw, drained at the rate the polls measured,
-plus the images accepted since that are younger than the pipeline's current lag (an older one has been
-through it, as the lag says). A server that keeps up has a short lag, so it is never held to
-"--max-backlog per poll interval"; a slow one has a long lag, and every new image counts.
+between polls it is estimated. While the last poll saw the pipeline keep up (a backlog under a tenth of
+the bound), an image accepted since is counted only while it is younger than the pipeline's current lag
+(an older one has been through it, as the lag says): a server that keeps up is never held to
+"--max-backlog per poll interval". Otherwise every image accepted since the poll counts, and the backlog
+seen drains only as fast as the polls measured: a pipeline falling behind is never overrun between polls.
 
 The bound adapts: halved (not below ``FLOOR``) when Kanta dropped an image while the backlog ran high
 (a pipeline that could not drain drops what waits too long), grown back by a tenth at each poll without
@@ -27,6 +28,7 @@ log = logging.getLogger("kanta_seed")
 FLOOR = 10  # the adaptive bound never goes below this
 MEMORY_S = 120.0  # how far back the backlog at a loss is looked up (Kanta's pool waits 30 s)
 POLL_GRACE_S = 2.0
+KEEPING_UP_SHARE = 0.1  # a backlog under this share of the bound at a poll: the pipeline keeps up
 RATE_WEIGHT = 0.5  # of the newest poll-to-poll drain rate in the running estimate
 
 
@@ -58,7 +60,8 @@ class BacklogBound:
         that the pipeline cannot have been through yet."""
         now = self.clock()
         drained = self.drain_per_s * (now - self.poll_at) if self.poll_at is not None else 0.0
-        cutoff = now - self.lag_s if self.lag_s is not None else -math.inf
+        keeping_up = self.lag_s is not None and self.at_poll < self.limit * KEEPING_UP_SHARE
+        cutoff = now - self.lag_s if keeping_up and self.lag_s is not None else -math.inf
         young = sum(1 for t in self.since_poll if t > cutoff)  # a batch of results may come out of order
         return max(0.0, self.at_poll - drained) + young
 
