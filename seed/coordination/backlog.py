@@ -7,8 +7,8 @@ is the images Kanta has accepted and not yet processed. Polls see that number ev
 between polls it is estimated. While the last poll saw the pipeline keep up (a backlog under a tenth of
 the bound), an image accepted since is counted only while it is younger than the pipeline's current lag
 (an older one has been through it, as the lag says): a server that keeps up is never held to
-"--max-backlog per poll interval". Otherwise every image accepted since the poll counts, and the backlog
-seen drains only as fast as the polls measured: a pipeline falling behind is never overrun between polls.
+"--max-backlog per poll interval". Otherwise every image accepted since the poll counts, and nothing is
+taken for drained until a poll sees it: a pipeline falling behind is never overrun between polls.
 
 The bound adapts: halved (not below ``FLOOR``) when Kanta dropped an image while the backlog ran high
 (a pipeline that could not drain drops what waits too long), grown back by a tenth at each poll without
@@ -59,9 +59,11 @@ class BacklogBound:
         """The backlog now: what the last poll saw less what drained since, plus the images accepted since
         that the pipeline cannot have been through yet."""
         now = self.clock()
-        drained = self.drain_per_s * (now - self.poll_at) if self.poll_at is not None else 0.0
         keeping_up = self.lag_s is not None and self.at_poll < self.limit * KEEPING_UP_SHARE
-        cutoff = now - self.lag_s if keeping_up and self.lag_s is not None else -math.inf
+        if not keeping_up:  # falling behind: nothing is taken for drained until a poll sees it
+            return float(self.at_poll + len(self.since_poll))
+        drained = self.drain_per_s * (now - self.poll_at) if self.poll_at is not None else 0.0
+        cutoff = now - self.lag_s if self.lag_s is not None else -math.inf
         young = sum(1 for t in self.since_poll if t > cutoff)  # a batch of results may come out of order
         return max(0.0, self.at_poll - drained) + young
 
