@@ -234,9 +234,11 @@ class Run:
             q.adopt(i, uid, at)
             self.owner_of[uid] = i
             self.stages.accepted(i, uid, at)
-            self.readback.stages.seen(
-                i, uid, self.readback.listed[uid].faces, self.readback.last_look or now, now
-            )
+            item = self.readback.listed[uid]
+            self.stages.seen(
+                i, uid, item.faces, self.readback.last_look or now, now, item.created, item.faces_written,
+                self.client.clock.offset,
+            )  # fmt: skip
             self._write("adopt", i, uuid=uid)
         lost_since = min((q.entries[i].accepted_at or now for i, _ in obs.lost), default=now)
         for i, uid in obs.lost:
@@ -375,7 +377,11 @@ class Run:
                     self.stages.accepted(i, uid, e.doubt_since or now, counted=not e.resumed)
                     self._write("adopt", i, uuid=uid)
                 rb.listed.setdefault(uid, listing[uid])
-                self.stages.seen(i, uid, listing[uid].faces, rb.last_look or now, now)
+                item = listing[uid]
+                self.stages.seen(
+                    i, uid, item.faces, rb.last_look or now, now, item.created, item.faces_written,
+                    self.client.clock.offset,
+                )  # fmt: skip
             for uid in verdict.surplus:
                 named = owner.get(uid)
                 name = (

@@ -5,6 +5,8 @@ with microseconds when faces are written). Its clock may be off from ours by min
 HTTP ``Date`` header (to the second) was stamped between our request's send and its answer's receipt,
 so each one bounds the offset (server minus client) to ``(date - received, date + 1 - sent)``; the
 intersection of many answers at different phases of the second narrows it to about a round trip.
+A server may stamp a Date it computed a little earlier (uvicorn refreshes its Date once per loop tick,
+every 0.1 s): the upper bound allows for that (``STALE_DATE_S``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ def parse_http_date(value: object) -> float | None:
         return None
 
 
+STALE_DATE_S = 0.15
+
+
 class ServerClock:
     def __init__(self) -> None:
         self.low = -math.inf
@@ -63,7 +68,7 @@ class ServerClock:
         """One answer: sent and received on our clock, its Date header on the server's."""
         if date is None or received < sent:
             return
-        low, high = date - received, date + 1.0 - sent
+        low, high = date - received, date + 1.0 + STALE_DATE_S - sent
         if low > self.high or high < self.low:  # a clock step: start over from this answer
             self.low, self.high = low, high
         else:
