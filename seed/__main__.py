@@ -3,6 +3,9 @@
 ``kanta-seed --headless -u 5 -r 1 --standin`` is ``locust -f <kanta-seed's locustfile> --headless ...``.
 ``kanta-seed --help`` lists kanta-seed's own options after Locust's: Locust 2.47 prints ``--help``
 before it reads a locustfile, so ``locust --help`` never shows them.
+
+``kanta-seed make-event OUT --photos N ...`` is no Locust run: it composes event-like group photos
+(``seed.core.event_photos``); ``kanta-seed make-event --help`` lists its options.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 from pathlib import Path
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+MAKE_EVENT = "make-event"
 
 
 def options_help() -> str:
@@ -40,6 +44,10 @@ Locust options as kanta-seed uses them:
 
 exit codes: 0 every image where it should be, exactly once; 1 not every image (failed, lost,
 stopped, extra or missing copies); 2 bad input, nothing sent; 3 a check or the baseline failed
+
+kanta-seed make-event OUT --photos N [--images ZIP] [--faces 2-6] [--size 3000x2000] [--seed S]
+                        compose N event-like group photos from a face data set into OUT, with
+                        OUT/ground-truth.json; then seed them with --images OUT (make-event --help)
 """
 
 
@@ -49,6 +57,10 @@ def argparse_usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [MAKE_EVENT]:
+        from seed.core.event_photos import main as make_event  # Pillow only for this command
+
+        return make_event(args[1:])
     if "-h" in args or "--help" in args:
         print(options_help())
         print("Locust's own options follow.\n")

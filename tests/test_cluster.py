@@ -302,7 +302,7 @@ def test_a_grant_to_a_worker_without_the_data_set_carries_a_few_mb(tmp_path, mon
     photos = {f"event/p{n:02d}.jpg": photo(n) for n in range(30)}
     write_set(tmp_path, photos)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(coordination, "GRANT_BYTES", 4 * len(photo(0)))
+    monkeypatch.setattr(coordination, "GRANT_BYTES", 4 * sum(map(len, photos.values())) // len(photos) + 1)
     run = Run(prepare(Settings(images="event", no_verify=True), project_dir=tmp_path, reach=False), NoKanta())
     grants: list[dict] = []
     coordinator = Coordinator(send=lambda owner, m: grants.append(m) if m["op"] == "grant" else None)

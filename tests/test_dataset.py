@@ -1,4 +1,5 @@
-"""Unit tests for seed.dataset: the zip and folder loaders, sniffing, limits and the synthetic set."""
+"""Unit tests for seed.dataset: the zip and folder indexes, reading at send time, sniffing, limits and
+the synthetic set."""
 
 from __future__ import annotations
 
@@ -75,20 +76,21 @@ def test_yale_zip_gives_165_images_in_member_order(yale, yale_zip):
 def test_yale_images_carry_their_exact_bytes_name_and_type(yale, yale_zip):
     with zipfile.ZipFile(yale_zip) as zf:
         for img in yale.images:
-            assert img.data == zf.read(img.member), img.member
+            assert yale.read(img) == zf.read(img.member), img.member
+            assert img.size == zf.getinfo(img.member).file_size
             assert img.filename == PurePosixPath(img.member).name
             assert img.content_type == "image/png"
-    assert yale.total_bytes == sum(len(i.data) for i in yale.images)
+    assert yale.total_bytes == sum(len(yale.read(i)) for i in yale.images)
     assert 3_000_000 < yale.total_bytes < 6_000_000  # "about 4 MB"
 
 
 def test_yale_identity_is_the_member_path_not_the_content(yale):
     members = [i.member for i in yale.images]
     assert len(set(members)) == YALE_MEMBERS
-    contents = Counter(hashlib.sha256(i.data).hexdigest() for i in yale.images)
+    contents = Counter(hashlib.sha256(yale.read(i)).hexdigest() for i in yale.images)
     assert len(contents) == YALE_DISTINCT_CONTENTS
     assert sorted(contents.values()).count(2) == 9 and max(contents.values()) == 2
-    by_member = {i.member: i.data for i in yale.images}
+    by_member = {i.member: yale.read(i) for i in yale.images}
     a = by_member["yale_png/subject12/subject12_normal.png"]
     b = by_member["yale_png/subject12/subject12_noglasses.png"]
     assert a == b  # a byte-identical pair stays two images
@@ -112,7 +114,7 @@ def test_load_folder_with_nested_subfolders(tmp_path):
     )
     ds = load(root)
     assert [i.member for i in ds.images] == ["a/one.png", "b/deep/er/two.png", "top.png"]
-    assert [i.data for i in ds.images] == [png(1), png(2), png(0)]
+    assert [ds.read(i) for i in ds.images] == [png(1), png(2), png(0)]
     assert [i.filename for i in ds.images] == ["one.png", "two.png", "top.png"]
     assert [k.member for k in ds.skipped] == ["a/.DS_Store"]
     assert ds.source == str(root)
@@ -120,11 +122,12 @@ def test_load_folder_with_nested_subfolders(tmp_path):
 
 def test_original_yale_gif_without_extension_loads_as_gif(tmp_path):
     root = write_tree(tmp_path / "yalefaces", {"subject01.glasses": TINY_GIF})
-    (img,) = load(root).images
+    ds = load(root)
+    (img,) = ds.images
     assert img.member == "subject01.glasses"
     assert img.content_type == "image/gif"
     assert img.filename == "subject01.glasses.gif"
-    assert img.data == TINY_GIF
+    assert ds.read(img) == TINY_GIF
 
 
 def test_original_yale_gif_inside_a_zip(tmp_path):
@@ -240,9 +243,9 @@ def test_sniff_says_none_for_what_is_not_an_image(data):
 
 
 # --- limits --------------------------------------------------------------------------------------
-def test_limits_are_20_mb_per_image_and_1_gb_in_all():
+def test_the_limit_is_20_mb_per_image_and_none_in_all():
     assert dataset.MAX_IMAGE_BYTES == 20 * 1024 * 1024
-    assert dataset.MAX_TOTAL_BYTES == 1024 * 1024 * 1024
+    assert not hasattr(dataset, "MAX_TOTAL_BYTES")
 
 
 def test_zip_member_declaring_over_the_limit_is_refused_unread(tmp_path, monkeypatch):
@@ -265,8 +268,9 @@ def test_zip_member_declaring_over_the_limit_is_refused_unread(tmp_path, monkeyp
 def test_member_at_exactly_the_limit_loads(tmp_path, monkeypatch):
     data = png(1)
     monkeypatch.setattr(dataset, "MAX_IMAGE_BYTES", len(data))
-    (img,) = load(make_zip(tmp_path / "edge.zip", {"edge.png": data})).images
-    assert img.data == data
+    ds = load(make_zip(tmp_path / "edge.zip", {"edge.png": data}))
+    (img,) = ds.images
+    assert ds.read(img) == data
 
 
 def test_folder_file_whose_real_bytes_exceed_the_limit_is_refused(tmp_path, monkeypatch):
@@ -281,7 +285,7 @@ def test_member_whose_real_bytes_exceed_its_declared_size_is_refused_by_bytes(tm
     # A reader that yields more than the declared size (a lying header): the bytes decide.
     monkeypatch.setattr(dataset, "MAX_IMAGE_BYTES", 1000)
     big = png(1) + b"\x00" * 2000
-    entries = [("liar.png", 10, lambda: big)]
+    entries = [("liar.png", 10, lambda: io.BytesIO(big))]
     with pytest.raises(DatasetError, match="20 MB limit") as e:
         dataset._collect(tmp_path / "x.zip", entries)
     assert "liar.png" in str(e.value)
@@ -310,15 +314,24 @@ def test_zip_member_understating_its_size_is_refused(tmp_path, monkeypatch):
         load(liar)
 
 
-def test_total_limit(tmp_path, monkeypatch):
-    files = {f"s/{n}.png": png(n) for n in range(3)}
-    total = sum(len(d) for d in files.values())
-    root = write_tree(tmp_path / "set", files)
-    monkeypatch.setattr(dataset, "MAX_TOTAL_BYTES", total)
-    assert load(root).total_bytes == total  # exactly at the limit is fine
-    monkeypatch.setattr(dataset, "MAX_TOTAL_BYTES", total - 1)
-    with pytest.raises(DatasetError, match="over 1 GB"):
-        load(root)
+def test_an_index_reads_in_chunks_never_past_the_limit(monkeypatch):
+    monkeypatch.setattr(dataset, "MAX_IMAGE_BYTES", 1000)
+    monkeypatch.setattr(dataset, "CHUNK_BYTES", 64)
+    stream = Counting(b"\x00" * 100_000)
+    with pytest.raises(DatasetError, match=r"big\.png is over the 20 MB limit"):
+        dataset.scan(stream, "big.png")
+    assert stream.served == 1001 and stream.closed
+
+
+class Counting(io.BytesIO):
+    """A stream that counts the bytes read from it."""
+
+    served = 0
+
+    def read(self, n=-1):
+        data = super().read(n)
+        self.served += len(data)
+        return data
 
 
 # --- unusable paths ------------------------------------------------------------------------------
@@ -396,10 +409,11 @@ def test_synthetic_set_is_165_yale_named_images():
 
 def test_synthetic_images_are_distinct_valid_pngs():
     ds = synthetic()
-    assert len({i.data for i in ds.images}) == 165
+    assert len({ds.read(i) for i in ds.images}) == 165
     for img in ds.images:
-        assert sniff(img.data) == ("image/png", "png")
-        width, height, raw = png_facts(img.data)
+        data = ds.read(img)
+        assert sniff(data) == ("image/png", "png")
+        width, height, raw = png_facts(data)
         assert (width, height) == (80, 60)
         assert len(raw) == height * (width + 1), img.member
         assert all(raw[r * (width + 1)] == 0 for r in range(height))  # filter type "none"
@@ -407,22 +421,27 @@ def test_synthetic_images_are_distinct_valid_pngs():
 
 def test_synthetic_set_is_deterministic():
     assert synthetic() == synthetic()
+    made_again = synthetic.__wrapped__()  # made once per process: make it again, without the cache
+    assert made_again == synthetic()
+    assert [made_again.read(i) for i in made_again.images] == [
+        synthetic().read(i) for i in synthetic().images
+    ]
 
 
 # --- images are checked to their end, not only sniffed ------------------------------------------------
-@pytest.mark.parametrize(
-    ("name", "data", "reason"),
-    [
-        ("truncated.png", png(1, 40, 30)[:-20], "truncated PNG"),
-        ("garbage.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, "PNG"),
-        ("bad-crc.png", png(2)[:-5] + b"\x00\x00\x00\x00\x00", "PNG"),
-        ("empty.png", b"", "empty (0 bytes)"),
-        ("cut.gif", TINY_GIF[:-1], "truncated GIF"),
-        ("cut.jpg", TINY_JPEG[:-2], "truncated JPEG"),
-        ("cut.bmp", TINY_BMP[:40], "truncated BMP"),
-        ("cut.webp", TINY_WEBP[:20], "truncated WebP"),
-    ],
-)
+DAMAGED = [
+    ("truncated.png", png(1, 40, 30)[:-20], "truncated PNG"),
+    ("garbage.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, "PNG"),
+    ("bad-crc.png", png(2)[:-5] + b"\x00\x00\x00\x00\x00", "PNG"),
+    ("empty.png", b"", "empty (0 bytes)"),
+    ("cut.gif", TINY_GIF[:-1], "truncated GIF"),
+    ("cut.jpg", TINY_JPEG[:-2], "truncated JPEG"),
+    ("cut.bmp", TINY_BMP[:40], "truncated BMP"),
+    ("cut.webp", TINY_WEBP[:20], "truncated WebP"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), DAMAGED)
 def test_an_image_that_does_not_decode_to_its_end_is_skipped_with_its_reason(tmp_path, name, data, reason):
     z = make_zip(tmp_path / "set.zip", {"set/good.png": png(9), f"set/{name}": data})
     ds = load(z)
@@ -435,9 +454,113 @@ def test_whole_images_of_every_kind_load(tmp_path):
     files = {"a.png": png(1), "b.gif": TINY_GIF, "c.jpg": TINY_JPEG, "d.bmp": TINY_BMP, "e.webp": TINY_WEBP}
     ds = load(make_zip(tmp_path / "ok.zip", files))
     assert [i.member for i in ds.images] == sorted(files) and ds.skipped == ()
-    assert all(i.sha256 == hashlib.sha256(i.data).hexdigest() for i in ds.images)
+    assert all(i.sha256 == hashlib.sha256(ds.read(i)).hexdigest() for i in ds.images)
 
 
 def test_a_set_of_only_damaged_images_says_so(tmp_path):
     with pytest.raises(DatasetError, match=r"holds no images .*damaged"):
         load(make_zip(tmp_path / "bad.zip", {"a.png": png(1)[:-20]}))
+
+
+# --- an index, not the bytes: memory flat in the data set's size, bytes read when sent -----------------
+@pytest.mark.parametrize("chunk", [1, 5, 7, 64, 1 << 20])
+def test_checks_to_the_end_do_not_depend_on_how_the_bytes_stream_in(tmp_path, monkeypatch, chunk):
+    """The same verdicts (and reasons) however the bytes are cut into chunks."""
+    monkeypatch.setattr(dataset, "CHUNK_BYTES", chunk)
+    padded_jpeg = TINY_JPEG + b"\x00" * 9  # trailing NULs after the end marker are fine
+    whole = {"a.png": png(1, 40, 30), "b.gif": TINY_GIF, "c.jpg": padded_jpeg, "d.bmp": TINY_BMP}
+    ds = load(make_zip(tmp_path / "ok.zip", {**whole, **{f"bad/{n}": d for n, d, _ in DAMAGED}}))
+    assert [i.member for i in ds.images] == sorted(whole)
+    reasons = {k.member.removeprefix("bad/"): k.reason for k in ds.skipped}
+    for name, _, reason in DAMAGED:
+        assert reason in reasons[name], (name, reasons[name])
+    assert reasons["bad-crc.png"].startswith("damaged PNG (bad CRC in chunk")
+    assert reasons["truncated.png"] == "truncated PNG (chunk b'IDAT' runs past the end)"
+
+
+def test_a_png_whose_first_chunk_is_not_ihdr_is_damaged(tmp_path):
+    ihdr_last = png(1)[:8] + png(1)[33:-12] + png(1)[8:33] + png(1)[-12:]
+    ds = load(make_zip(tmp_path / "set.zip", {"a.png": png(2), "odd.png": ihdr_last}))
+    assert [(k.member, k.reason) for k in ds.skipped] == [
+        ("odd.png", "damaged PNG (does not start with IHDR)")
+    ]
+
+
+def test_the_index_holds_no_image_bytes(tmp_path):
+    """Images are indexed (member, size, sha256), never held: the index of 24 MB of images is a few KB,
+    and indexing it never holds more than a chunk or so at a time."""
+    import pickle
+    import tracemalloc
+
+    files = {f"s/{n:02d}.jpg": jpeg_of(1024 * 1024, n) for n in range(24)}
+    root = write_tree(tmp_path / "set", files)
+    tracemalloc.start()
+    try:
+        ds = load(root)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ds.images) == 24 and ds.total_bytes == sum(len(d) for d in files.values())
+    assert peak < 4 * dataset.CHUNK_BYTES  # one chunk in flight, not the 24 MB
+    img = ds.images[0]
+    assert not hasattr(img, "data") and set(vars(img)) == {
+        "member",
+        "filename",
+        "content_type",
+        "size",
+        "sha256",
+    }
+    index = pickle.dumps((ds.source, ds.images, ds.skipped))
+    assert len(index) < 200 * len(ds.images)
+
+
+def jpeg_of(size: int, n: int) -> bytes:
+    """A JPEG-looking member of about ``size`` bytes (magic, filler, end marker), distinct per n."""
+    body = hashlib.sha256(str(n).encode()).digest() * (size // 32)
+    return TINY_JPEG[:-2] + body + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_a_body_read_at_send_time_is_the_file(tmp_path, kind):
+    files = {f"s/{n}.jpg": jpeg_of(50_000, n) for n in range(3)}
+    root = write_tree(tmp_path / "set", files)
+    ds = load(root if kind == "folder" else make_zip(tmp_path / "set.zip", files))
+    assert ds.kind == kind
+    for img in ds.images:
+        assert ds.read(img) == files[img.member] == (root / img.member).read_bytes()
+        assert img.sha256 == hashlib.sha256(files[img.member]).hexdigest()
+        assert img.size == len(files[img.member])
+
+
+def test_a_file_changed_after_indexing_is_refused_when_read(tmp_path):
+    root = write_tree(tmp_path / "set", {"a.png": png(1), "b.png": png(2)})
+    ds = load(root)
+    (root / "a.png").write_bytes(png(3))  # the same size, other bytes
+    (root / "b.png").unlink()
+    with pytest.raises(DatasetError, match=r"a.png in .* changed since the run indexed it"):
+        ds.read(ds.images[0])
+    with pytest.raises(DatasetError, match=r"cannot read b.png"):
+        ds.read(ds.images[1])
+
+
+def test_the_digest_names_the_index_not_the_place(tmp_path):
+    files = {"s/a.png": png(1), "s/b.png": png(2)}
+    one, two = load(write_tree(tmp_path / "one", files)), load(write_tree(tmp_path / "two", files))
+    assert one.source != two.source and one.digest == two.digest
+    assert load(make_zip(tmp_path / "z.zip", files)).digest == one.digest
+    other = load(write_tree(tmp_path / "three", {"s/a.png": png(1), "s/b.png": png(4)}))
+    assert other.digest != one.digest
+    assert synthetic().digest != one.digest
+
+
+def test_preflight_reuses_an_index_while_the_files_stay_the_same(tmp_path, monkeypatch):
+    from seed.coordination import preflight
+
+    root = write_tree(tmp_path / "set", {"a.png": png(1)})
+    first = preflight.index(root)
+    calls = []
+    monkeypatch.setattr(preflight, "load", lambda *a, **k: calls.append(a) or load(*a))
+    assert preflight.index(root) is first and calls == []
+    (root / "b.png").write_bytes(png(2))
+    again = preflight.index(root)
+    assert len(calls) == 1 and [i.member for i in again.images] == ["a.png", "b.png"]

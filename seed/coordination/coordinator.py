@@ -10,22 +10,35 @@ channel in a cluster. So a local run exercises the same code as a distributed on
 Link -> coordinator ops: ``event?``, ``event-result``, ``claim``, ``results``, ``release``.
 Coordinator -> link ops: ``event`` (create | ready | failed), ``grant`` (images), ``exit`` (code).
 Every message carries the run id; a message from another run is ignored.
+
+Image bytes: no process holds the data set's bytes, each body is read when it is sent (``Bodies``).
+Every ``event`` message names the run's data set (its path and the digest of its index; in one
+process, the index itself). A link that finds a copy of it (the worker's own ``--images``, else the
+same path) indexes it and, if its digest is the master's, says so in its claims: it is granted
+indexes only and reads the bodies itself. A link without one is granted the bodies too, read by the
+coordinator as it grants, a few MB per grant (``GRANT_BYTES``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
 
 import gevent
 from gevent.event import Event
 
 from seed.coordination.run import Run
+from seed.core.dataset import Dataset, DatasetError, load, synthetic
 from seed.core.greenlets import Spawner, logged_spawner
 from seed.core.work import Result
+from seed.kanta import contract as kanta
 from seed.kanta.contract import Upload
 
 log = logging.getLogger("kanta_seed")
@@ -34,9 +47,42 @@ MESSAGE = "kanta_seed"  # the one custom Locust message type both sides register
 RESULTS_PER_MESSAGE = 32
 RESULT_WINDOW_S = 0.02  # how long a worker may hold results back to send them in one message
 STALE_CLAIMS_S = 3.0  # a worker that heard nothing from the master this long may have been declared lost
+GRANT_BYTES = 16 * 1024 * 1024  # about this many image bytes per grant to a worker without the data set
+NOT_SENT = -1  # Result.status of an image whose bytes could not be read: never sent, and final
 
 Send = Callable[[str, dict], None]  # coordinator side: send(owner, message)
 Users = Callable[[], int]  # how many users run now (for the summary's "users started")
+
+
+class Bodies:
+    """Multipart bodies read from a data set when they are sent (one boundary per process and run)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.boundary = kanta.multipart_boundary()
+        self.header = kanta.content_type_header(self.boundary)
+
+    def of(self, up: Upload) -> tuple[str, bytes]:
+        """(Content-Type header, body) of an upload: the one it carries, else read now.
+        Raises DatasetError when its bytes cannot be read, or are no longer what was indexed."""
+        if up.body:
+            return up.content_type, up.body
+        images = self.dataset.images
+        image = images[up.index % len(images)]
+        if image.member != up.member:
+            raise DatasetError(
+                f"upload {up.index} is {up.member}, but this data set has {image.member} there"
+            )
+        return self.header, kanta.encode_upload(image, self.dataset.read(image), self.boundary)
+
+
+def index_copy(path: str) -> Dataset:
+    """A copy of the data set on this machine, indexed as the master indexed its own (yielding as it goes)."""
+    return load(Path(path).expanduser(), tick=gevent.sleep)
+
+
+def not_sent(index: int, why: str) -> Result:
+    return Result(index=index, ok=False, status=NOT_SENT, error=f"not sent: {why}", sent_at=time.time())
 
 
 class EventFailed(Exception):
@@ -60,6 +106,9 @@ class Coordinator:
         self._gate_waiters: list[str] = []
         self._claim_waiters: dict[str, int] = {}  # owner -> n, parked until images are ready
         self._wakeup: gevent.Greenlet | None = None
+        self._bodies: Bodies | None = None  # for owners without the data set
+        self._holds_data: dict[str, bool] = {}  # owner -> its claims say it has the run's data set
+        self.streamed: Counter[str] = Counter()  # owner -> images whose bytes went with its grants
 
     @property
     def run_id(self) -> str:
@@ -70,6 +119,7 @@ class Coordinator:
         self.run = run
         self.gate, self.gate_detail = "unknown", ""
         self._gate_waiters, self._claim_waiters = [], {}
+        self._bodies, self._holds_data, self.streamed = Bodies(run.plan.dataset), {}, Counter()
 
     def end(self) -> None:
         """Stop serving: parked claims stay parked (their users are being stopped)."""
@@ -92,6 +142,7 @@ class Coordinator:
             self._event_result(bool(msg["ok"]), str(msg.get("detail", "")))
         elif op == "claim":
             self._claim_waiters[owner] = max(1, int(msg.get("n", 1)))
+            self._holds_data[owner] = bool(msg.get("data")) and msg.get("data") == run.plan.dataset.digest
             self.serve()
         elif op == "results":
             run.record_usage(owner, tuple(msg["usage"]))
@@ -118,11 +169,16 @@ class Coordinator:
         assert self.run is not None
         if self.gate == "unknown":
             self.gate = "creating"
-            self._to(owner, {"op": "event", "do": "create", "codes": self.run.plan.event_codes})
+            self._event(owner, "create", codes=self.run.plan.event_codes)
         elif self.gate == "creating":
             self._gate_waiters.append(owner)
         else:
-            self._to(owner, {"op": "event", "do": self.gate, "detail": self.gate_detail})
+            self._event(owner, self.gate, detail=self.gate_detail)
+
+    def _event(self, owner: str, do: str, **more: Any) -> None:
+        """An event message, naming the run's data set (to_wire makes the index a digest and a path)."""
+        assert self.run is not None
+        self._to(owner, {"op": "event", "do": do, **more, "dataset": self.run.plan.dataset})
 
     def _event_result(self, ok: bool, detail: str) -> None:
         assert self.run is not None
@@ -131,7 +187,7 @@ class Coordinator:
         self.gate, self.gate_detail = ("ready" if ok else "failed"), detail
         self.run.event_outcome, self.run.event_failed = detail, not ok
         for owner in self._gate_waiters:
-            self._to(owner, {"op": "event", "do": self.gate, "detail": detail})
+            self._event(owner, self.gate, detail=detail)
         self._gate_waiters.clear()
         self.serve()
 
@@ -143,6 +199,9 @@ class Coordinator:
             return
         limit = run.grant_limit()
         for owner, n in list(self._claim_waiters.items()):
+            streamed = not self._holds_data.get(owner, False)
+            if streamed:
+                n = min(n, self._streamed_batch())
             if limit is not None:
                 n = min(n, limit)
             got = run.queue.claim(owner, n) if n > 0 else []
@@ -152,8 +211,34 @@ class Coordinator:
             if limit is not None:
                 limit -= len(got)
             run.claimed(owner, got, self._users())
-            self._to(owner, {"op": "grant", "uploads": [run.plan.uploads[i] for i in got]})
+            uploads = [run.plan.uploads[i] for i in got]
+            if streamed:
+                uploads = self._with_bodies(owner, uploads)
+            self._to(owner, {"op": "grant", "uploads": uploads})  # even none: the owner claims again
         self._schedule_wakeup()
+
+    def _streamed_batch(self) -> int:
+        """Images per grant to an owner without the data set: about GRANT_BYTES of them."""
+        assert self.run is not None
+        ds = self.run.plan.dataset
+        return max(1, GRANT_BYTES * len(ds.images) // max(1, ds.total_bytes))
+
+    def _with_bodies(self, owner: str, uploads: list[Upload]) -> list[Upload]:
+        """The uploads with their bodies, read now; one that cannot be read fails (never sent)."""
+        assert self.run is not None and self._bodies is not None
+        if not self.streamed[owner]:
+            log.info("kanta-seed: %s has no copy of the data set: its grants carry the images' bytes", owner)
+        out = []
+        for up in uploads:
+            try:
+                header, body = self._bodies.of(up)
+            except DatasetError as e:
+                log.error("kanta-seed: %s", e)
+                self.run.result(owner, not_sent(up.index, str(e)))
+                continue
+            out.append(replace(up, body=body, content_type=header))
+            self.streamed[owner] += 1
+        return out
 
     def _schedule_wakeup(self) -> None:
         # Parked claims wait for a retry's backoff to run out: wake them when it does. (The backlog
@@ -183,6 +268,7 @@ class SeedLink:
         result_window_s: float = 0.0,
         contact_age: Callable[[], float] = lambda: 0.0,
         spawn: Spawner = logged_spawner,
+        own_images: str = "",
     ) -> None:
         self._send = send
         self._spawn = spawn
@@ -196,6 +282,12 @@ class SeedLink:
         self._contact_age = contact_age
         self._results: list[dict] = []
         self._flusher: gevent.Greenlet | None = None
+        # The data set: a worker's own copy (its --images, else the master's path), indexed here and
+        # checked against the master's digest; in one process, the coordinator's own index.
+        self._own_images = own_images
+        self.bodies: Bodies | None = None  # the run's data set, read here; None: grants carry bytes
+        self._known: dict[str, Dataset] = {}  # digest -> a copy indexed here (kept for the next run)
+        self._indexing: gevent.Greenlet | None = None
         self.reset("")
 
     def reset(self, run_id: str) -> None:
@@ -216,6 +308,10 @@ class SeedLink:
             return
         op = msg["op"]
         if op == "event":
+            if isinstance(msg.get("dataset"), Dataset):
+                self._use(msg["dataset"])
+            elif isinstance(msg.get("data"), dict):
+                self._look_for(msg["data"])
             self._event = (msg["do"], str(msg.get("detail", "")), list(msg.get("codes") or []))
             self._wake_event_waiters()
         elif op == "grant":
@@ -223,6 +319,60 @@ class SeedLink:
             self._requesting = False
             granted, self._granted = self._granted, Event()
             granted.set()
+
+    # --- the data set ----------------------------------------------------------------------------
+    def _use(self, dataset: Dataset) -> None:
+        if self.bodies is None or self.bodies.dataset is not dataset:
+            self.bodies = Bodies(dataset)
+
+    def _look_for(self, data: dict) -> None:
+        """The run's data set, as the master named it: use a copy indexed here, or look for one."""
+        digest = str(data.get("digest", ""))
+        if self.bodies is not None and self.bodies.dataset.digest == digest:
+            return
+        self.bodies = None
+        if digest in self._known:
+            self._use(self._known[digest])
+        elif self._indexing is None or self._indexing.dead:
+            self._indexing = self._spawn("data set index", 0.0, self._index, data)
+
+    def _index(self, data: dict) -> None:
+        digest, source = str(data.get("digest", "")), str(data.get("source", ""))
+        candidates: list[tuple[str, Callable[[], Dataset]]]
+        if data.get("kind") == "synthetic":
+            candidates = [("", synthetic)]
+        else:
+            paths = dict.fromkeys(p for p in (self._own_images, source) if p)
+            candidates = [(p, functools.partial(index_copy, p)) for p in paths]
+        for path, index in candidates:
+            if path and not Path(path).expanduser().exists():
+                continue
+            try:
+                dataset = index()
+            except DatasetError as e:
+                log.warning("kanta-seed: no usable copy of the data set at %s (%s)", path, e)
+                continue
+            if dataset.digest != digest:
+                log.warning(
+                    "kanta-seed: the copy of the data set at %s is not the master's (other members or"
+                    " bytes): the master sends the images' bytes",
+                    path,
+                )
+                continue
+            self._known = {digest: dataset}
+            self._use(dataset)
+            if path:
+                log.info("kanta-seed: reading the images from this machine's copy at %s", path)
+            return
+        log.info("kanta-seed: no copy of the data set (%s) here: the master sends the images' bytes", source)
+
+    def body(self, up: Upload) -> tuple[str, bytes]:
+        """(Content-Type header, multipart body) of a granted upload, read now; raises DatasetError."""
+        if up.body:
+            return up.content_type, up.body
+        if self.bodies is None:
+            raise DatasetError(f"{up.member} was granted without its bytes, and there is no copy here")
+        return self.bodies.of(up)
 
     def close(self) -> None:
         """The run is stopping: wake every waiting user so it stops now, not at the stop timeout."""
@@ -277,11 +427,16 @@ class SeedLink:
                 return self._buffer.pop(0)
             if self.closed:
                 raise LinkClosed()
+            indexing = self._indexing
+            if indexing is not None and not indexing.dead:
+                indexing.join(timeout=1.0)  # a copy of the data set is being checked: then claim
+                continue
             granted = self._granted  # taken first: in one process the grant arrives inside _to()
             if not self._requesting:
                 self._requesting = True
                 self.flush_results()
-                self._to({"op": "claim", "n": max(1, self._batch())})
+                data = self.bodies.dataset.digest if self.bodies is not None else ""
+                self._to({"op": "claim", "n": max(1, self._batch()), "data": data})
             granted.wait(timeout=1.0)  # wakes now and then to notice a lost contact
 
     def report(self, result: Result) -> None:
@@ -323,11 +478,22 @@ class SeedLink:
 
 # --- wire format: Upload objects travel as plain lists over Locust's msgpack channel ---------------
 UPLOAD_FIELDS = [f.name for f in fields(Upload)]
+INDEX_FIELDS = UPLOAD_FIELDS[:3]  # index, member, event_code: what a grant to a copy's holder carries
 
 
 def to_wire(msg: dict) -> dict:
+    """Uploads as lists (without body fields when they carry none); the data set as what names it."""
     if msg.get("op") == "grant":
-        return {**msg, "uploads": [[getattr(u, f) for f in UPLOAD_FIELDS] for u in msg["uploads"]]}
+        return {
+            **msg,
+            "uploads": [
+                [getattr(u, f) for f in UPLOAD_FIELDS if u.body or f in INDEX_FIELDS] for u in msg["uploads"]
+            ],
+        }
+    if isinstance(msg.get("dataset"), Dataset):
+        msg = dict(msg)
+        ds: Dataset = msg.pop("dataset")
+        msg["data"] = {"source": ds.source, "kind": ds.kind, "digest": ds.digest, "images": len(ds.images)}
     return msg
 
 

@@ -1,7 +1,7 @@
 """Everything checked before the first upload: options, output paths, baselines, data set, host, and
 what the event already holds. Nothing half-done.
 
-``prepare`` either returns a ready ``Plan`` (every upload body encoded once, the event looked at) or
+``prepare`` either returns a ready ``Plan`` (the data set indexed, the event looked at) or
 raises ``BadInput`` with one message that says what is wrong and how to fix it; where several
 things are wrong at once, it names them all.
 """
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import gevent
+
 from seed.coordination import checks
 from seed.coordination.options import DEFAULT_DATA, Settings, problems
 from seed.core import ledger as ledgers
-from seed.core.dataset import Dataset, DatasetError, load, synthetic
+from seed.core.dataset import Dataset, DatasetError, load, stamp, synthetic
 from seed.core.words import counted
 from seed.kanta import contract as kanta
 from seed.kanta.client import KantaClient, Transport, urllib_transport
@@ -39,7 +41,7 @@ class BadInput(ValueError):
 class Plan:
     settings: Settings
     dataset: Dataset
-    uploads: tuple[Upload, ...]  # every upload of the run: loops x images (see for_run)
+    uploads: tuple[Upload, ...]  # every upload of the run: loops x images (see for_tag); no bodies
     ledger_path: Path | None = None  # None: no ledger (a --standin run dies with its server)
     memory: ledgers.Memory = field(default_factory=ledgers.Memory)  # what an earlier run left
     pre_existing: dict[str, frozenset[str]] = field(default_factory=dict)  # event -> held before seeding
@@ -190,6 +192,24 @@ def resolve_data_path(settings: Settings, project_dir: Path) -> Path | None:
     return None
 
 
+# The last data set this process indexed, reused while its files stay the same: a headless --standin run
+# prepares twice, and a web UI's every run prepares again (a 5 GB folder takes seconds to index).
+_indexed: dict[str, tuple[str, Dataset]] = {}
+
+
+def index(path: Path) -> Dataset:
+    """The data set's index (load), yielding to other greenlets after each member."""
+    key, now = str(path), stamp(path)
+    known = _indexed.get(key)
+    if known is not None and now and known[0] == now:
+        return known[1]
+    dataset = load(path, tick=gevent.sleep)
+    _indexed.clear()
+    if now:
+        _indexed[key] = (now, dataset)
+    return dataset
+
+
 def load_dataset(settings: Settings, project_dir: Path) -> Dataset:
     path = resolve_data_path(settings, project_dir)
     if path is None:
@@ -200,7 +220,7 @@ def load_dataset(settings: Settings, project_dir: Path) -> Dataset:
             " --images PATH (or add --standin to try the built-in synthetic set on a local stand-in)"
         )
     try:
-        dataset = load(path)
+        dataset = index(path)
     except DatasetError as e:
         raise BadInput(str(e)) from e
     if settings.strict and dataset.skipped:
@@ -227,14 +247,9 @@ def check_reachable(client: KantaClient) -> None:
         raise BadInput(f"{client.host} is not Kanta: {not_kanta}; pass -H with Kanta's URL, or add --standin")
 
 
-def encode(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
-    """Every multipart body, once: a request does no encoding work (passes share the bytes)."""
-    boundary = kanta.multipart_boundary()
-    header = kanta.content_type_header(boundary)
-    return tuple(
-        Upload(i, img.member, kanta.encode_upload(img, boundary), header, event_code)
-        for i, img in enumerate(dataset.images)
-    )
+def uploads_of(dataset: Dataset, event_code: str) -> tuple[Upload, ...]:
+    """One upload per image, without its body: each body is read and encoded when it is sent."""
+    return tuple(Upload(i, img.member, event_code) for i, img in enumerate(dataset.images))
 
 
 def ledger_path(settings: Settings) -> Path | None:
@@ -346,7 +361,7 @@ def prepare(
     remembered: ledgers.Memory | None = None,
     users: int | None = None,
 ) -> Plan:
-    """Validate everything, load and encode the data set, look at the events; raises BadInput.
+    """Validate everything, index the data set, look at the events; raises BadInput.
 
     remembered: what this process's earlier runs did, where no ledger file is kept (a --standin web UI).
     users: Locust's -u when it is known before the run (headless), to hold against a baseline.
@@ -363,7 +378,7 @@ def prepare(
     memory = ledgers.Memory()
     if settings.mode == "seed" and not settings.fresh:
         memory = ledgers.read(path) if path is not None else copy.deepcopy(remembered or ledgers.Memory())
-    plan = Plan(settings, dataset, encode(dataset, settings.event_code), path, memory)
+    plan = Plan(settings, dataset, uploads_of(dataset, settings.event_code), path, memory)
     if memory.data_set and memory.data_set != plan.data_set_key:
         # The ledger remembers another data set (or --loops) in this event: no resume. A new chain
         # starts, and what the event holds is sorted by content like any image already there.

@@ -13,6 +13,7 @@ from locust import __version__ as locust_version
 
 from seed import __version__
 from seed.coordination import checks
+from seed.coordination.coordinator import NOT_SENT
 from seed.coordination.options import Settings
 from seed.coordination.run import Run
 from seed.core.expected import face_rule
@@ -243,6 +244,8 @@ def steady_window(
 def failure_reason(r: Result | None) -> str:
     if r is None:
         return "never answered"
+    if r.status == NOT_SENT:
+        return "not sent (its bytes could not be read)"
     if r.status == 0:
         text = r.error.lower()
         if "refused" in text:
@@ -257,6 +260,8 @@ def failure_text(r: Result | None) -> str:
     """One reason, said once: 'no answer: [Errno 111] Connection refused', '503 injected failure'."""
     if r is None:
         return "in doubt: its outcome could not be decided"
+    if r.status == NOT_SENT:
+        return r.error
     if r.status == 0:
         detail = r.error.removeprefix("no answer: ").strip()
         return f"no answer ({detail})" if detail else "no answer"

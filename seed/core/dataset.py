@@ -1,25 +1,35 @@
-"""Image records and their loaders: a zip, a folder (nested is fine), or the built-in synthetic set.
+"""The data set's index and its readers: a zip, a folder (nested is fine), or the built-in synthetic set.
+
+Loading a data set indexes it, once: each member's path, size, content type and sha256, read in
+chunks, so memory does not grow with the data set (a folder of 5 GB of photos is indexed in a few MB).
+No image's bytes are kept: each is read again when it is sent (``Dataset.read``), checked against its
+index entry, and dropped after its upload.
 
 An image is told by its bytes (PNG, GIF, JPEG, BMP, WebP magic), not its name, so the original Yale
-GIFs named ``subject01.glasses`` load too, and it is checked to its end (a PNG's chunk CRCs and IEND,
-the end markers of GIF and JPEG, the sizes BMP and WebP declare): Kanta stores a truncated image and
-its face detection fails later. Its identity is its member path inside the data set, never its
-content (the Yale set has byte-identical pairs); its sha256 is what proves which copy Kanta holds.
+GIFs named ``subject01.glasses`` load too, and it is checked to its end while it streams past (a PNG's
+chunk CRCs and IEND, the end markers of GIF and JPEG, the sizes BMP and WebP declare): Kanta stores a
+truncated image and its face detection fails later. Its identity is its member path inside the data
+set, never its content (the Yale set has byte-identical pairs); its sha256 is what proves which copy
+Kanta holds. One image may be at most 20 MB; a data set has no limit of its own.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO, Protocol
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024  # read this much at a time while indexing
+HEAD_BYTES = 32  # enough of an image's start for its magic and the sizes BMP and WebP declare
+SYNTHETIC_SOURCE = "built-in synthetic set"
 
 # (magic prefix, content type, file extension)
 SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
@@ -38,15 +48,13 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Image:
+    """One image of the index: where it is and what it is, never its bytes (``Dataset.read`` has them)."""
+
     member: str  # identity: path inside the data set, e.g. yale_png/subject01/subject01_happy.png
     filename: str  # what the server is told; carries the true extension
     content_type: str
-    data: bytes
-    sha256: str = ""  # of data; filled in by make_image
-
-    @classmethod
-    def of(cls, member: str, filename: str, content_type: str, data: bytes) -> Image:
-        return cls(member, filename, content_type, data, hashlib.sha256(data).hexdigest())
+    size: int  # bytes
+    sha256: str  # of its bytes, when it was indexed
 
 
 @dataclass(frozen=True)
@@ -55,19 +63,80 @@ class Skipped:
     reason: str
 
 
+class Reader(Protocol):
+    def open(self, member: str) -> IO[bytes]: ...
+
+
+@dataclass(frozen=True)
+class FolderReader:
+    root: Path
+
+    def open(self, member: str) -> IO[bytes]:
+        return (self.root / member).open("rb")
+
+
+class ZipReader:
+    """Members of one zip file, opened once and kept open for the reads at send time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+
+    def open(self, member: str) -> IO[bytes]:
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+        return self._zip.open(member)
+
+
+@dataclass(frozen=True)
+class MemoryReader:
+    """The built-in synthetic set's bytes (165 PNGs of 80x60): generated, so held."""
+
+    data: dict[str, bytes]
+
+    def open(self, member: str) -> IO[bytes]:
+        return io.BytesIO(self.data[member])
+
+
 @dataclass(frozen=True)
 class Dataset:
-    source: str  # what was loaded, for the summary
+    source: str  # what was loaded, for the summary: the --images path as given, or SYNTHETIC_SOURCE
     images: tuple[Image, ...]
     skipped: tuple[Skipped, ...]  # members that are not images, or not whole ones, and why
+    reader: Reader | None = field(default=None, compare=False, repr=False)  # None: an index only
+    kind: str = "folder"  # folder | zip | synthetic: where a worker looks for its own copy
 
     @property
     def total_bytes(self) -> int:
-        return sum(len(i.data) for i in self.images)
+        return sum(i.size for i in self.images)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The index in one hash (members, sizes, contents): a worker's own copy is the master's when
+        its digest is the same."""
+        h = hashlib.sha256()
+        for img in self.images:
+            h.update(f"{img.member}\t{img.size}\t{img.sha256}\n".encode())
+        return h.hexdigest()
+
+    def read(self, image: Image) -> bytes:
+        """An image's bytes, read now and checked against the index (a file changed since it was
+        indexed is refused: the run would upload other bytes than it proves)."""
+        if self.reader is None:
+            raise DatasetError(f"{image.member}: this data set is an index only; its bytes are elsewhere")
+        try:
+            data = _read_capped(self.reader.open(image.member))
+        except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise DatasetError(f"cannot read {image.member} from {self.source} ({e})") from e
+        if len(data) != image.size or hashlib.sha256(data).hexdigest() != image.sha256:
+            raise DatasetError(
+                f"{image.member} in {self.source} changed since the run indexed it; start the run again"
+            )
+        return data
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
-    """(content type, extension) from the bytes, or None when they are not an image we know."""
+    """(content type, extension) from the first bytes, or None when they are not an image we know."""
     for magic, ctype, ext in SIGNATURES:
         if data.startswith(magic):
             return ctype, ext
@@ -76,42 +145,139 @@ def sniff(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def damage(data: bytes, ext: str) -> str | None:
-    """Why an image with this signature does not decode to its end, or None when it is whole."""
-    if ext == "png":
-        return png_damage(data)
-    if ext == "gif":
-        return None if data.rstrip(b"\x00").endswith(b"\x3b") else "truncated GIF (no trailer)"
-    if ext == "jpg":
-        return None if data.rstrip(b"\x00").endswith(b"\xff\xd9") else "truncated JPEG (no end marker)"
-    if ext == "bmp":
-        if len(data) < 26:
-            return "truncated BMP (no header)"
-        size, offset = struct.unpack_from("<I", data, 2)[0], struct.unpack_from("<I", data, 10)[0]
-        return None if offset <= size <= len(data) else "truncated BMP (shorter than its header says)"
-    if ext == "webp":
-        size = struct.unpack_from("<I", data, 4)[0] if len(data) >= 12 else 0
-        return None if 12 <= size + 8 <= len(data) else "truncated WebP (shorter than its header says)"
-    return None
+class PngWalk:
+    """A PNG's chunks walked as its bytes stream past: each CRC must match, IHDR first, IEND last
+    (trailing bytes after it are fine)."""
 
+    def __init__(self) -> None:
+        self.skip = 8  # the signature
+        self.state = "head"  # head (length and tag) | body | crc | done
+        self.buf = b""
+        self.tag = b""
+        self.remaining = 0  # body bytes still to come
+        self.crc = 0
+        self.consumed = 0  # bytes of the current chunk seen so far
+        self.first = True
+        self.verdict: str | None = None  # once done: None (whole) or why not
 
-def png_damage(data: bytes) -> str | None:
-    """Walk the chunks: each CRC must match, IHDR first, IEND last (trailing bytes after it are fine)."""
-    pos, first = 8, True
-    while True:
-        if pos + 12 > len(data):
+    def feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        i, n = 0, len(view)
+        if self.skip:
+            i = min(self.skip, n)
+            self.skip -= i
+        while i < n and self.state != "done":
+            if self.state == "head":
+                take = bytes(view[i : i + 8 - len(self.buf)])
+                self.buf += take
+                i += len(take)
+                self.consumed += len(take)
+                if len(self.buf) == 8:
+                    self.remaining, self.tag = struct.unpack(">I4s", self.buf)
+                    self.buf, self.crc = b"", zlib.crc32(self.tag)
+                    self.state = "body" if self.remaining else "crc"
+            elif self.state == "body":
+                part = view[i : i + self.remaining]
+                self.crc = zlib.crc32(part, self.crc)
+                self.remaining -= len(part)
+                i += len(part)
+                self.consumed += len(part)
+                if not self.remaining:
+                    self.state = "crc"
+            else:
+                take = bytes(view[i : i + 4 - len(self.buf)])
+                self.buf += take
+                i += len(take)
+                self.consumed += len(take)
+                if len(self.buf) == 4:
+                    self._chunk_done(struct.unpack(">I", self.buf)[0])
+
+    def _chunk_done(self, crc: int) -> None:
+        self.buf = b""
+        if crc != self.crc:
+            self.state, self.verdict = (
+                "done",
+                f"damaged PNG (bad CRC in chunk {self.tag.decode('latin-1')!r})",
+            )
+        elif self.first and self.tag != b"IHDR":
+            self.state, self.verdict = "done", "damaged PNG (does not start with IHDR)"
+        elif self.tag == b"IEND":
+            self.state, self.verdict = "done", None
+        else:
+            self.state, self.first, self.consumed = "head", False, 0
+
+    def end(self) -> str | None:
+        """The verdict once every byte was fed."""
+        if self.state == "done":
+            return self.verdict
+        if self.skip or self.consumed < 12:
             return "truncated PNG (no IEND chunk)"
-        length, tag = struct.unpack_from(">I4s", data, pos)
-        end = pos + 12 + length
-        if end > len(data):
-            return f"truncated PNG (chunk {tag!r} runs past the end)"
-        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != struct.unpack_from(">I", data, end - 4)[0]:
-            return f"damaged PNG (bad CRC in chunk {tag.decode('latin-1')!r})"
-        if first and tag != b"IHDR":
-            return "damaged PNG (does not start with IHDR)"
-        if tag == b"IEND":
-            return None
-        pos, first = end, False
+        return f"truncated PNG (chunk {self.tag!r} runs past the end)"
+
+
+class Scan:
+    """One member's bytes as they stream past: size, sha256, kind, and whether it is whole."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.sha = hashlib.sha256()
+        self.head = b""  # the first HEAD_BYTES
+        self.png: PngWalk | None = None  # walking its chunks, once its first 8 bytes say PNG
+        self.tail = b""  # the last 2 bytes so far
+        self.end_tail = b""  # the last 2 bytes before any trailing NULs
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        before = len(self.head)
+        self.size += len(chunk)
+        self.sha.update(chunk)
+        if before < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - before]
+        if self.png is not None:
+            self.png.feed(chunk)
+        elif before < 8 <= len(self.head) and self.head.startswith(SIGNATURES[0][0]):
+            self.png = PngWalk()
+            self.png.feed(self.head[:before] + chunk)  # every byte so far: the head held all of them
+        if chunk[-1]:
+            self.end_tail = (self.tail + chunk[-2:])[-2:]
+        else:
+            kept = chunk.rstrip(b"\x00")
+            if kept:
+                self.end_tail = (self.tail + kept)[-2:] if len(kept) < 2 else kept[-2:]
+        self.tail = (self.tail + chunk[-2:])[-2:]
+
+    def damage(self, ext: str) -> str | None:
+        """Why this image does not decode to its end, or None when it is whole (once all is fed)."""
+        if ext == "png":
+            return self.png.end() if self.png is not None else "truncated PNG (no IEND chunk)"
+        if ext == "gif":
+            return None if self.end_tail.endswith(b"\x3b") else "truncated GIF (no trailer)"
+        if ext == "jpg":
+            return None if self.end_tail.endswith(b"\xff\xd9") else "truncated JPEG (no end marker)"
+        if ext == "bmp":
+            if self.size < 26:
+                return "truncated BMP (no header)"
+            size, offset = (
+                struct.unpack_from("<I", self.head, 2)[0],
+                struct.unpack_from("<I", self.head, 10)[0],
+            )
+            return None if offset <= size <= self.size else "truncated BMP (shorter than its header says)"
+        if ext == "webp":
+            size = struct.unpack_from("<I", self.head, 4)[0] if self.size >= 12 else 0
+            return None if 12 <= size + 8 <= self.size else "truncated WebP (shorter than its header says)"
+        return None
+
+
+def scan(stream: IO[bytes], member: str) -> Scan:
+    """Read a member to its end, in chunks, never past the limit per image."""
+    s = Scan()
+    with stream:
+        while chunk := stream.read(min(CHUNK_BYTES, MAX_IMAGE_BYTES + 1 - s.size)):
+            s.feed(chunk)
+            if s.size > MAX_IMAGE_BYTES:
+                raise DatasetError(f"{member} is over the 20 MB limit per image")
+    return s
 
 
 def upload_filename(member: str, ext: str) -> str:
@@ -131,46 +297,43 @@ def is_junk(member: str) -> bool:
     return "__MACOSX" in parts or parts[-1] in JUNK_NAMES or parts[-1].startswith("._")
 
 
-def _read_capped(stream) -> bytes:
+def _read_capped(stream: IO[bytes]) -> bytes:
     # Declared sizes can lie (zip bombs): never read more than the limit allows.
     with stream:
         return stream.read(MAX_IMAGE_BYTES + 1)
 
 
-Entry = tuple[str, int, Callable[[], bytes]]  # member path, declared size, reader
+Entry = tuple[str, int, Callable[[], IO[bytes]]]  # member path, declared size, opener
+Tick = Callable[[], object]  # called after each member: a gevent process yields there
 
 
-def _read_file(path: Path) -> bytes:
-    return _read_capped(path.open("rb"))
+def _opener(f: Path) -> Callable[[], IO[bytes]]:
+    return lambda: f.open("rb")
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    return _read_capped(zf.open(info))
-
-
-def load(path: Path) -> Dataset:
-    """Load every image below a zip or a folder, in member-path order."""
+def load(path: Path, tick: Tick | None = None) -> Dataset:
+    """Index every image below a zip or a folder, in member-path order; no image's bytes are kept."""
     if not path.exists():
         raise DatasetError(f"data set {path} does not exist; check the --images path")
     try:
         if path.is_dir():
             entries: list[Entry] = [
-                (f.relative_to(path).as_posix(), f.stat().st_size, functools.partial(_read_file, f))
+                (f.relative_to(path).as_posix(), f.stat().st_size, _opener(f))
                 for f in path.rglob("*")
                 if f.is_file()
             ]
-            return _collect(path, entries)
+            return _collect(path, entries, tick)
         if not path.is_file():
             raise DatasetError(f"{path} is neither a file nor a folder; pass a .zip or a folder of images")
         if not zipfile.is_zipfile(path):
             raise DatasetError(f"{path} is not a zip file or a folder; pass a .zip or a folder of images")
         with zipfile.ZipFile(path) as zf:
             entries = [
-                (i.filename, i.file_size, functools.partial(_read_member, zf, i))
+                (i.filename, i.file_size, functools.partial(zf.open, i))
                 for i in zf.infolist()
                 if not i.is_dir()
             ]
-            return _collect(path, entries)
+            return _collect(path, entries, tick)
     except OSError as e:
         raise DatasetError(
             f"cannot read {path}: {e.strerror or e}; check the path and its permissions"
@@ -179,41 +342,58 @@ def load(path: Path) -> Dataset:
         raise DatasetError(f"{path} is a damaged zip file ({e})") from e
 
 
-def _collect(path: Path, entries: list[Entry]) -> Dataset:
+def _collect(path: Path, entries: list[Entry], tick: Tick | None = None) -> Dataset:
     images: list[Image] = []
     skipped: list[Skipped] = []
-    total = 0
-    for member, declared, read in sorted(entries, key=lambda e: e[0]):
+    for member, declared, opener in sorted(entries, key=lambda e: e[0]):
         if is_junk(member):
             skipped.append(Skipped(member, "junk (system file)"))
             continue
         if declared > MAX_IMAGE_BYTES:
             raise DatasetError(f"{member} is {declared} bytes, over the 20 MB limit per image")
-        data = read()
-        if len(data) > MAX_IMAGE_BYTES:
-            raise DatasetError(f"{member} is over the 20 MB limit per image")
-        if not data:
+        s = scan(opener(), member)
+        if tick is not None:
+            tick()
+        if not s.size:
             skipped.append(Skipped(member, "empty (0 bytes)"))
             continue
-        kind = sniff(data)
+        kind = sniff(s.head)
         if kind is None:
             skipped.append(Skipped(member, "not an image (PNG, GIF, JPEG, BMP, WebP)"))
             continue
-        why = damage(data, kind[1])
+        why = s.damage(kind[1])
         if why:
             skipped.append(Skipped(member, why))
             continue
-        total += len(data)
-        if total > MAX_TOTAL_BYTES:
-            raise DatasetError(f"data set {path} holds over 1 GB of images; split it into smaller sets")
-        images.append(Image.of(member, upload_filename(member, kind[1]), kind[0], data))
+        images.append(Image(member, upload_filename(member, kind[1]), kind[0], s.size, s.sha.hexdigest()))
     if not images:
         damaged = [k for k in skipped if k.reason.startswith(("truncated", "damaged", "empty"))]
         extra = f" ({len(damaged)} damaged, e.g. {damaged[0].member}: {damaged[0].reason})" if damaged else ""
         raise DatasetError(
             f"data set {path} holds no images (PNG, GIF, JPEG, BMP, WebP){extra}; check the path"
         )
-    return Dataset(str(path), tuple(images), tuple(skipped))
+    is_zip = not path.is_dir()
+    reader: Reader = ZipReader(path) if is_zip else FolderReader(path)
+    return Dataset(str(path), tuple(images), tuple(skipped), reader, "zip" if is_zip else "folder")
+
+
+def stamp(path: Path) -> str:
+    """What changes when a data set's files do (names, sizes, times): an index is reused while it stays
+    the same ("" when the path cannot be looked at). Bytes are still checked when they are sent."""
+    try:
+        if path.is_dir():
+            facts: list[tuple[str, int, int, int, int]] | list[int] = sorted(
+                (f.relative_to(path).as_posix(), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                for f in path.rglob("*")
+                if f.is_file()
+                for st in (f.stat(),)
+            )
+        else:
+            st = path.stat()
+            facts = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    except OSError:
+        return ""
+    return hashlib.sha256(repr((str(path.resolve()), facts)).encode()).hexdigest()
 
 
 # --- the built-in synthetic set ------------------------------------------------------------------
@@ -249,9 +429,10 @@ def grayscale_png(width: int, height: int, pixel) -> bytes:
     )
 
 
+@functools.cache  # deterministic and small: made once per process
 def synthetic() -> Dataset:
     """165 deterministic grayscale PNGs named like Yale: 15 subjects x 11 conditions, all distinct."""
-    images = []
+    images, data = [], {}
     for s in range(1, SUBJECTS + 1):
         for c, cond in enumerate(CONDITIONS):
             # A face-ish oval whose brightness and offset depend on subject and condition.
@@ -260,7 +441,8 @@ def synthetic() -> Dataset:
                 return (40 + 9 * s + 13 * c + (x * y) % 7) % 256 if inside else (s * 7 + c) % 64
 
             member = f"synthetic/subject{s:02d}/subject{s:02d}_{cond}.png"
-            images.append(
-                Image.of(member, PurePosixPath(member).name, "image/png", grayscale_png(80, 60, pixel))
-            )
-    return Dataset("built-in synthetic set", tuple(images), ())
+            png = grayscale_png(80, 60, pixel)
+            data[member] = png
+            sha = hashlib.sha256(png).hexdigest()
+            images.append(Image(member, PurePosixPath(member).name, "image/png", len(png), sha))
+    return Dataset(SYNTHETIC_SOURCE, tuple(images), (), MemoryReader(data), "synthetic")

@@ -187,7 +187,7 @@ def faces_by_subject(dataset: Dataset) -> dict[str, list[Face]]:
         number = subject_of(image.member, SUBJECT)
         if number is not None:
             subject = f"subject{number}"
-            found.setdefault(subject, []).append(Face(subject, image.member, image.data))
+            found.setdefault(subject, []).append(Face(subject, image.member, dataset.read(image)))
     return dict(sorted(found.items()))
 
 

@@ -7,8 +7,9 @@ life in one place.
 - every greenlet it starts is in ``self.greenlets`` and linked to one crash path (``crashed``).
 
 Which process does what: local (one process): coordinator and users, the link talks to the coordinator
-by direct calls; master: coordinator only (it loads the data set and sends image bytes with each
-claim); worker: users only, it needs no data file. ``lifecycle.py`` has Locust's listeners, one line each.
+by direct calls; master: coordinator only (it indexes the data set; a worker with its own copy reads the
+images itself, one without gets the bytes with its grants); worker: users only, it needs no data file.
+``lifecycle.py`` has Locust's listeners, one line each.
 
 Stopping: the first Ctrl-C (SIGINT) or SIGTERM stops handing out work and lets the uploads in flight
 finish within --stop-timeout (default 10 s), so their uuids reach the ledger; the summary is printed
@@ -172,6 +173,8 @@ class Seeder:
             result_window_s=RESULT_WINDOW_S,
             contact_age=lambda: time.time() - contact["at"],
             spawn=self.spawner,
+            # read now: the master's spawn message overwrites the parsed options
+            own_images=str(getattr(runner.environment.parsed_options, "images", "") or ""),
         )
         self.link = link
 

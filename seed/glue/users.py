@@ -11,7 +11,8 @@ import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
-from seed.coordination.coordinator import EventFailed, LinkClosed, SeedLink
+from seed.coordination.coordinator import EventFailed, LinkClosed, SeedLink, not_sent
+from seed.core.dataset import DatasetError
 from seed.core.retry import RetryPolicy
 from seed.core.work import Result
 from seed.glue.seeder import Seeder, wait_for_seeder
@@ -97,14 +98,21 @@ class KantaUploader(FastHttpUser):
         except (EventFailed, LinkClosed) as e:
             raise StopUser() from e
         self.holding = up.index
+        try:
+            # Read now (from this machine's copy, or as the grant brought it), dropped after the request.
+            content_type, body = self.link.body(up)
+        except DatasetError as e:
+            self.holding = None
+            self.link.report(not_sent(up.index, str(e)))
+            return
         if time.monotonic() - self.last_request_at > IDLE_RECONNECT_S:
             self.client.client.clientpool.close()  # its keep-alive socket may be closed by now
         sent_at = time.time()
         t0 = time.perf_counter()
         with self.client.post(
             upload_url(s.host, up.event_code),
-            data=up.body,  # type: ignore[arg-type]  # bytes: geventhttpclient sends them as they are
-            headers={"Content-Type": up.content_type},
+            data=body,  # type: ignore[arg-type]  # bytes: geventhttpclient sends them as they are
+            headers={"Content-Type": content_type},
             name=kanta.UPLOAD_ROW,
             catch_response=True,
         ) as resp:

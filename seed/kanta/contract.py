@@ -124,13 +124,15 @@ def default_event_name(code: str) -> str:
 
 @dataclass(frozen=True)
 class Upload:
-    """One image, ready to send: the multipart body is encoded once, at start."""
+    """One image to send. Its multipart body is read and encoded when it is sent, by the process that
+    sends it, and dropped after: a plan's uploads carry none. Only a grant to a worker without the data
+    set carries one, read by the master as it grants."""
 
     index: int
     member: str
-    body: bytes
-    content_type: str  # the multipart header with this body's boundary
     event_code: str  # where it goes (with --loops --fresh-event each pass has its own event)
+    body: bytes = b""  # the multipart body, when it travels with the upload
+    content_type: str = ""  # its header, with the body's boundary
 
 
 def multipart_boundary() -> str:
@@ -141,8 +143,9 @@ def content_type_header(boundary: str) -> str:
     return f"multipart/form-data; boundary={boundary}"
 
 
-def encode_upload(image: Image, boundary: str) -> bytes:
-    """The multipart/form-data body of POST /pics/{code}: one file part named image_file."""
+def encode_upload(image: Image, data: bytes, boundary: str) -> bytes:
+    """The multipart/form-data body of POST /pics/{code}: one file part named image_file, holding
+    ``data`` (the image's bytes, read just before)."""
     # Escape what would end the quoted string or the header line (browsers percent-encode CR/LF).
     filename = (
         image.filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "%0D").replace("\n", "%0A")
@@ -152,4 +155,4 @@ def encode_upload(image: Image, boundary: str) -> bytes:
         f'Content-Disposition: form-data; name="{UPLOAD_FIELD}"; filename="{filename}"\r\n'
         f"Content-Type: {image.content_type}\r\n\r\n"
     ).encode()
-    return head + image.data + f"\r\n--{boundary}--\r\n".encode()
+    return b"".join((head, data, f"\r\n--{boundary}--\r\n".encode()))
