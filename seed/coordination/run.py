@@ -29,7 +29,8 @@ from seed.core.work import Result, State, WorkQueue
 from seed.kanta.client import GARBLED, KantaClient
 
 CLOCK_GOAL_S = 0.01  # the offset to Kanta's clock is probed until known to within this
-CLOCK_PROBE_S = 0.3  # ... at about this pace (a health check costs Kanta no DB connection)
+CLOCK_PROBE_S = 0.1  # ... at about this pace (a health check costs Kanta no DB connection)
+CLOCK_PROBES = 80  # ... and at most this many times a run
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
 GARBLED_AFTER_S = 15.0  # ... and on one that answers with what is not its list after this long
 CLUSTER_POLL_S = 5.0
@@ -89,6 +90,7 @@ class Run:
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
         self.clusters: Clusters | None = None
         self._next_probe = 0.0
+        self._probes = 0
         self._timed: set[int] = set()  # images whose lag the backlog bound has learnt from
         self.error = ""  # an internal error ended the run (a greenlet died): exit 1, said in one line
         self.finished = False
@@ -287,9 +289,14 @@ class Run:
         """Narrow Kanta's clock offset: a cheap GET /system/health at a random phase of the second, while
         the offset is known less well than CLOCK_GOAL_S (each answer's Date header bounds it)."""
         now = self.clock()
-        if self.client.clock.uncertainty <= CLOCK_GOAL_S or now < self._next_probe:
+        if (
+            self.client.clock.uncertainty <= CLOCK_GOAL_S
+            or now < self._next_probe
+            or self._probes >= CLOCK_PROBES
+        ):
             return
-        self._next_probe = now + CLOCK_PROBE_S * (0.5 + random.random())
+        self._next_probe = now + CLOCK_PROBE_S * (0.5 + random.random())  # a random phase of the second
+        self._probes += 1
         self.client.health()
 
     def at_end_stage(self, index: int) -> bool:

@@ -2,11 +2,14 @@
 
 Kanta lists ``created_at`` (the blob's creation time, to the second) and ``last_modified`` (rewritten
 with microseconds when faces are written). Its clock may be off from ours by minutes. Every answer's
-HTTP ``Date`` header (to the second) was stamped between our request's send and its answer's receipt,
-so each one bounds the offset (server minus client) to ``(date - received, date + 1 - sent)``; the
-intersection of many answers at different phases of the second narrows it to about a round trip.
-A server may stamp a Date it computed a little earlier (uvicorn refreshes its Date once per loop tick,
-every 0.1 s): the upper bound allows for that (``STALE_DATE_S``).
+HTTP ``Date`` header (to the second) is at most the server's time when it answered, so each answer
+bounds the offset (server minus client) from below: ``date - received``. The largest of many such
+bounds, from answers at different phases of the second, is the offset to about a round trip.
+
+Only from below: a server may stamp a Date it computed earlier (uvicorn refreshes it once per loop
+tick, later when its loop is busy: seen 0.4 s stale on a loaded real Kanta), so ``date + 1 - sent`` is
+no bound. It serves as a sanity check with a wide margin (``STALE_DATE_S``): an answer beyond it means
+the server's clock stepped, and the estimate starts over.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def parse_http_date(value: object) -> float | None:
         return None
 
 
-STALE_DATE_S = 0.15
+STALE_DATE_S = 2.0
 
 
 class ServerClock:
@@ -81,13 +84,14 @@ class ServerClock:
 
     @property
     def offset(self) -> float:
-        """Server minus client, seconds (0 until an answer was seen)."""
-        return (self.low + self.high) / 2 if self.known else 0.0
+        """Server minus client, seconds (0 until an answer was seen): the largest lower bound."""
+        return self.low if self.known else 0.0
 
     @property
     def uncertainty(self) -> float:
-        """Half the width of the interval the offset is known to lie in."""
-        return (self.high - self.low) / 2 if self.known else math.inf
+        """How far the offset may still be from the truth, from the answers' own phases: the width
+        between the best lower bound and the best fresh-date upper bound (without the staleness margin)."""
+        return max(0.0, self.high - STALE_DATE_S - self.low) if self.known else math.inf
 
     def to_client(self, server_time: float) -> float:
         return server_time - self.offset
