@@ -3,25 +3,31 @@
 A figure regresses only when it is worse than the baseline by more than BOTH
 
 - the allowance: ``max_regression`` of the baseline's value (15% by default), and at least a floor
-  (5 ms of latency, 0.5 s of processed time, 0.01 of the share of images with a face), as before; and
-- the noise: how far the figure moves between identical runs, as far as the baseline can tell:
-  - several baseline runs (files, or a history folder): the spread of their values. The band is
-    [min - w, max + w] of the baseline runs, with w = their range (max - min), and never narrower
-    than the run's own sampling noise (below). The baseline's value is their median.
-  - one baseline run: the sampling noise of the figure, from the per-image samples both summaries
-    carry (``samples``): a bootstrap (``BOOTSTRAP`` resamples of each side, seeded, so a verdict is
-    repeatable) of the figure recomputed from the samples; the band is the baseline's value plus and
-    minus ``Z`` robust standard errors of the difference. Without samples (an old summary) the band
-    is the value itself: the allowance alone decides, as before.
+  (5 ms of latency, 0.5 s of processed time; the share of images with a face: 0.01), as before; and
+- the noise band: where the figure of an identical rerun may land, as far as the baseline can tell.
+  - Several baseline runs (files, or a history folder): the spread of their values. The band runs
+    from their lowest to their highest value, each end stretched by the same factor again
+    (low / (high/low) .. high * (high/low): a multiplicative spread, as run-to-run noise is), after
+    Dixon's Q test (95%) took out at most one outlier at each end (one run on a busy machine must not
+    open the band to everything); never narrower than the run's own sampling noise. The baseline's
+    value is their median.
+  - One baseline run: its per-image samples (``samples``, both summaries need them). The figure is
+    recomputed on ``BOOTSTRAP`` resamples of each side (seeded: the same summaries always get the
+    same verdict; latencies in moving blocks, in the order they happened, so a stall that slowed a
+    stretch of uploads counts as one event, not as many independent ones); the band is the baseline's
+    value plus and minus ``Z`` robust standard errors of the difference. Without samples (an older
+    summary) there is no band: the allowance alone decides, as before.
 
-A percentile taken from too few samples (the p95 from fewer than 60, the p99 from fewer than 300:
-three samples beyond it) is "too few samples": shown, not gated. A figure the run or the baseline
-did not measure is "not measured".
+A percentile from too few samples is "too few samples to judge": shown, never gated. A percentile
+needs ``BEYOND_TAIL`` clumps of samples beyond it, a clump being the uploads in flight together (the
+users: a stall delays them all at once): at -u 5 the p95 needs 300 samples, the p99 1500; at -u 1,
+60 and 300. A figure the run or the baseline did not measure is "not measured".
 
-One baseline run cannot see how much a whole run moves from one rerun to the next (a busy machine
-slows every upload of a run alike; per-image samples only show how much one run's figure depends on
-which images happened to be slow). Several baseline runs see it: a history folder (``--history``)
-gives them for free. So ``judge`` says which kind of noise a verdict used (``Verdict.noise``).
+What one baseline run cannot see: how much a whole run moves from one rerun to the next (on the
+instant stand-in the median upload took 1.8 ms in one run and 15.6 ms in the next, same command:
+which users overlapped, how gevent scheduled them). Per-image samples only say how much a run's
+figure depends on which uploads happened to be slow. Several baseline runs see it, and a history
+folder (``history.append``) gives them for free; every verdict says which noise it used (``noise``).
 
 Pure functions over summary dicts as ``--summary-json`` writes them; the only I/O is
 ``load_baselines`` reading files.
@@ -47,11 +53,14 @@ SAMPLE_KEYS = ("latency_ms", "stored_lag_s", "processed_lag_s", "processed_at_s"
 LATENCY_FLOOR_MS = 5.0  # a latency must also grow by this much: 2 -> 3 ms on a fast server is noise
 PROCESSED_FLOOR_S = 0.5  # a pipeline time must also grow by this much: 1.0 -> 1.3 s is noise
 FACES_SHARE_DROP = 0.01  # the share of images with a face must fall by more than this
-BEYOND_TAIL = 3  # a percentile needs this many samples beyond it: p95 >= 60 samples, p99 >= 300
-BOOTSTRAP = 400  # resamples per side for one baseline run
+BEYOND_TAIL = 3  # clumps of samples a percentile needs beyond it (a clump: the users' uploads in flight)
+BOOTSTRAP = 400  # resamples of a summary's samples (one baseline run: of both sides)
+MIN_BOOTSTRAP = 100  # ... and at least this many, however long the run
+BOOTSTRAP_BUDGET = 800_000  # ... and at most this many samples drawn in all, per summary and kind
 Z = 3.0  # robust standard errors of the difference a single-baseline band spans (two-sided ~99.7%)
 SEED = 20250612  # the bootstrap's seed: the same summaries always get the same verdicts
 STATUSES = ("ok", "regression", "too few samples", "not measured")
+SPREAD_WIDEN = 1.0  # several baseline runs: each end of their span stretched by their spread, this often
 HISTORY_LAST = 10  # a history folder as a baseline: its last runs that measured what this run does
 
 
@@ -111,14 +120,16 @@ class Figure:
     sample_key: str | None = None  # the samples it is recomputed from
     statistic: Callable[[list[float]], float | None] | None = None  # samples (sorted) -> figure
     proxy: bool = False  # the statistic is a proxy: its relative noise is applied to the figure
-    quantile: float | None = None  # a percentile: needs BEYOND_TAIL samples beyond it
+    quantile: float | None = None  # a percentile: needs BEYOND_TAIL clumps of samples beyond it
     relative: bool = True  # the allowance is max_regression of the baseline; else the floor alone
     spec: str = ".1f"
 
-    def min_samples(self) -> int:
+    def min_samples(self, clump: int = 1) -> int:
+        """The samples a percentile needs: BEYOND_TAIL clumps of samples beyond it (a clump: the uploads
+        in flight together, which a stall delays together)."""
         if self.quantile is None or self.quantile >= 1:
             return 0
-        return math.ceil(BEYOND_TAIL / (1 - self.quantile) - 1e-9)
+        return math.ceil(BEYOND_TAIL * max(1, clump) / (1 - self.quantile) - 1e-9)
 
     def fmt(self, value: float | None) -> str:
         if value is None:
@@ -156,8 +167,8 @@ def _steady_processed(xs: list[float]) -> float | None:
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("rate", "uploads/s", "/s", False, 0.0, _rate, "latency_ms", _inverse_mean, proxy=True),
-    Figure("processed-rate", "images processed/s", "/s", False, 0.0, _pipeline("processed_per_s"),
+    Figure("rate", "rate", "uploads/s", False, 0.0, _rate, "latency_ms", _inverse_mean, proxy=True),
+    Figure("processed-rate", "processed rate", "images/s", False, 0.0, _pipeline("processed_per_s"),
            "processed_at_s", _steady_processed),
     Figure("processed-s", "processed", "s", True, PROCESSED_FLOOR_S, _pipeline("processed_s"),
            "processed_at_s", lambda xs: xs[-1] if xs else None),
@@ -255,47 +266,69 @@ def _robust_se(values: list[float]) -> float:
     return (percentile(xs, 75) - percentile(xs, 25)) / 1.349
 
 
-def bootstrap_se(samples: list[float], statistic: Callable[[list[float]], float | None], rng: random.Random,
-                 reps: int = BOOTSTRAP) -> float | None:  # fmt: skip
-    """The robust standard error of ``statistic`` over resamples (with replacement) of ``samples``."""
-    n = len(samples)
-    if n < 2:
-        return None
-    replicates = []
-    for _ in range(reps):
-        value = statistic(sorted(rng.choices(samples, k=n)))
-        if value is not None:
-            replicates.append(value)
-    if len(replicates) < reps // 2:
-        return None
-    return _robust_se(replicates)
+TIME_ORDERED = frozenset({"latency_ms"})  # samples in the order they happened: resampled in blocks
+BLOCK_POWER = 0.5  # a block is n ** BLOCK_POWER samples long
 
 
-def _sample_noise(figure: Figure, run: Mapping[str, Any], base: Mapping[str, Any] | None,
-                  rng: random.Random) -> tuple[float, float] | None:  # fmt: skip
-    """(run's SE, baseline's SE) of the figure from per-image samples, in the figure's unit; None when
-    a side has no samples. A proxy statistic's relative SE is applied to the figure's value."""
-    if figure.sample_key is None or figure.statistic is None:
-        return None
-    out = []
-    for doc in (run, base):
-        if doc is None:
-            out.append(0.0)
-            continue
-        xs = samples_of(doc, figure.sample_key)
-        if xs is None:
+def block_size(n: int) -> int:
+    return max(1, min(n, round(n**BLOCK_POWER)))
+
+
+class Bootstrap:
+    """Resamples (with replacement) of a summary's per-image samples, drawn once per summary and kind
+    and shared by every figure computed from them; seeded, so the same summaries get the same verdicts."""
+
+    def __init__(self, reps: int = BOOTSTRAP, seed: int = SEED) -> None:
+        self.reps = reps
+        self.rng = random.Random(seed)
+        self._drawn: dict[tuple[int, str], list[list[float]] | None] = {}
+
+    def resamples(self, doc: Mapping[str, Any], key: str) -> list[list[float]] | None:
+        slot = (id(doc), key)
+        if slot not in self._drawn:
+            xs = samples_of(doc, key)
+            if xs is None or len(xs) < 2:
+                self._drawn[slot] = None
+                return None
+            # A long run's samples: fewer resamples (its sampling noise is small anyway), so the end
+            # of a run never waits long for its verdict.
+            reps = max(MIN_BOOTSTRAP, min(self.reps, BOOTSTRAP_BUDGET // len(xs)))
+            if key in TIME_ORDERED:
+                self._drawn[slot] = [sorted(self._blocks(xs)) for _ in range(reps)]
+            else:
+                self._drawn[slot] = [sorted(self.rng.choices(xs, k=len(xs))) for _ in range(reps)]
+        return self._drawn[slot]
+
+    def _blocks(self, xs: list[float]) -> list[float]:
+        """A moving-block resample: runs of consecutive samples, so what slows a stretch of the run
+        (a stall, a pause) is resampled as a whole, not as independent samples."""
+        n = len(xs)
+        size = block_size(n)
+        out: list[float] = []
+        while len(out) < n:
+            start = self.rng.randrange(0, n - size + 1)
+            out.extend(xs[start : start + size])
+        return out[:n]
+
+    def se(self, figure: Figure, doc: Mapping[str, Any], steady: bool = False) -> float | None:
+        """The robust standard error of the figure in this summary, in the figure's unit; None when the
+        summary has no samples for it. A proxy statistic's relative error is applied to the figure."""
+        if figure.sample_key is None or figure.statistic is None:
             return None
-        se = bootstrap_se(xs, figure.statistic, rng)
-        if se is None:
+        drawn = self.resamples(doc, figure.sample_key)
+        if drawn is None:
             return None
+        replicates = [v for v in map(figure.statistic, drawn) if v is not None]
+        if len(replicates) < len(drawn) // 2:
+            return None
+        se = _robust_se(replicates)
         if figure.proxy:
-            centre = figure.statistic(sorted(xs))
-            value = figure.read(doc, False)
+            xs = samples_of(doc, figure.sample_key) or []
+            centre, value = figure.statistic(sorted(xs)), figure.read(doc, steady)
             if not centre or value is None:
                 return None
             se = se / centre * value
-        out.append(se)
-    return out[0], out[1]
+        return se
 
 
 def _faces_noise(run: Mapping[str, Any], bases: Sequence[Mapping[str, Any]]) -> float:
@@ -415,28 +448,24 @@ def load_baselines(
 
 
 def _from_history(folder: Path, like: Mapping[str, Any] | None, last: int) -> list[dict[str, Any]]:
+    """The folder's newest runs (``last`` of them, oldest first) of this schema that measured something,
+    all of one kind: what ``like`` says it measures, the rest as the newest of them measured."""
+    wanted = {} if like is None else {k: v for k, v in identity(like).items() if k in _known_keys(like)}
+    kind: dict[str, Any] | None = None
     chosen: list[dict[str, Any]] = []
-    target = None if like is None else identity(like)
-    skipped: list[str] = []
     for path in reversed(_history_entries(folder)):  # newest first
         if len(chosen) >= last:
             break
         try:
             doc = _read(path)
-        except BaselineError as e:
-            skipped.append(str(e))
-            continue
+        except BaselineError:
+            continue  # a torn or stray file in a history is not a reason to refuse the rest
         if _schema_problem(doc, path) or doc.get("measured") is False:
             continue
         mine = identity(doc)
-        if target is None:
-            target = mine
-        elif like is not None:  # only what this run measures
-            known = {k: v for k, v in target.items() if k in _known_keys(like)}
-            if any(mine[k] != v for k, v in known.items()):
-                continue
-        elif mine != target:
+        if any(mine[k] != v for k, v in wanted.items()) or (kind is not None and mine != kind):
             continue
+        kind = mine
         doc["baseline_file"] = str(path)
         chosen.append(doc)
     if not chosen:
@@ -476,6 +505,12 @@ def allowance(figure: Figure, baseline: float, max_regression: float) -> float:
     return min(relative, baseline - figure.floor)
 
 
+def clump_of(run: Mapping[str, Any]) -> int:
+    """How many uploads are in flight together: the users (a stall delays all of them at once)."""
+    users = _number(run.get("users"))
+    return max(1, int(users)) if users else 1
+
+
 def _sample_count(figure: Figure, docs: Sequence[Mapping[str, Any]]) -> int | None:
     """The fewest samples a percentile rests on, over the run and its baselines (None: unknown)."""
     counts = []
@@ -493,6 +528,42 @@ def _sample_count(figure: Figure, docs: Sequence[Mapping[str, Any]]) -> int | No
     return min(counts) if counts else None
 
 
+# Dixon's Q test at 95%: the critical gap / range of n values (n = 3..10); beyond 10, the value at 10.
+DIXON_Q95 = {3: 0.970, 4: 0.829, 5: 0.710, 6: 0.625, 7: 0.568, 8: 0.526, 9: 0.493, 10: 0.466}
+
+
+def without_outliers(values: Sequence[float]) -> list[float]:
+    """The baseline runs' values without one outlier at each end (Dixon's Q test at 95%, on the log of
+    positive values): one baseline run on a machine that was busy must not stretch the band over
+    everything."""
+    xs = sorted(values)
+    if len(xs) < 4:
+        return xs
+    scale = [math.log(v) for v in xs] if xs[0] > 0 else list(xs)
+    q = DIXON_Q95[min(len(xs), 10)]
+    keep_lo, keep_hi = 0, len(xs)
+    spread = scale[-1] - scale[0]
+    if spread > 0:
+        if (scale[-1] - scale[-2]) / spread > q:
+            keep_hi -= 1
+        if (scale[1] - scale[0]) / spread > q:
+            keep_lo += 1
+    return xs[keep_lo:keep_hi]
+
+
+def spread_band(values: Sequence[float], own_half: float = 0.0) -> tuple[float, float]:
+    """Where an identical rerun may land, from several baseline runs' values: their span (without an
+    outlier at either end) stretched at each end by their spread (a factor for positive figures), and
+    by at least ``own_half``, the run's own sampling noise."""
+    kept = without_outliers(values)
+    low, high = min(kept), max(kept)
+    if low > 0:  # multiplicative: a figure that doubles by noise may also halve
+        ratio = (high / low) ** SPREAD_WIDEN
+        return min(low / ratio, low - own_half), max(high * ratio, high + own_half)
+    width = max(SPREAD_WIDEN * (high - low), own_half)
+    return low - width, high + width
+
+
 def judge(
     run: Mapping[str, Any],
     baselines: Sequence[Mapping[str, Any]],
@@ -508,71 +579,78 @@ def judge(
     """
     if not baselines:
         raise BaselineError("no baseline runs to judge against")
-    rng = random.Random(SEED)
-    bases = [b for b in baselines if b.get("measured") is not False]
+    boot = Bootstrap()
+    bases = [b for b in baselines if b.get("measured") is not False] or list(baselines)
     steady = all(_number(s.get("steady_rate_per_s")) is not None for s in (run, *bases))
-    return [_judge_one(f, run, bases, max_regression, steady, rng) for f in figures]
+    return [_judge_one(f, run, bases, max_regression, steady, boot) for f in figures]
 
 
 def _judge_one(figure: Figure, run: Mapping[str, Any], bases: Sequence[Mapping[str, Any]],
-               max_regression: float, steady: bool, rng: random.Random) -> Verdict:  # fmt: skip
+               max_regression: float, steady: bool, boot: Bootstrap) -> Verdict:  # fmt: skip
     value = None if run.get("measured") is False else figure.read(run, steady)
     values = [v for v in (figure.read(b, steady) for b in bases) if v is not None]
 
     def verdict(status: str, message: str, **kw: Any) -> Verdict:
+        fields: dict[str, Any] = {"baseline": None, "band": None, "limit": None, "noise": "", "samples": None}
+        fields.update(kw)
         return Verdict(
             figure=figure.name, label=figure.label, unit=figure.unit, status=status, value=value,
-            higher_is_worse=figure.higher_is_worse, message=message, baseline_values=values,
-            **{"baseline": None, "band": None, "limit": None, "noise": "", "samples": None, **kw},
+            higher_is_worse=figure.higher_is_worse, message=message, baseline_values=values, **fields,
         )  # fmt: skip
 
     if value is None or not values:
-        why = "this run uploaded nothing" if run.get("measured") is False else (
-            "the run did not measure it" if value is None else "the baseline did not measure it"
-        )  # fmt: skip
+        if run.get("measured") is False:
+            why = "this run uploaded nothing"
+        else:
+            why = "the run did not measure it" if value is None else "the baseline did not measure it"
         return verdict("not measured", f"{figure.name}: not measured ({why})")
     base = statistics.median(values)
     limit = allowance(figure, base, max_regression)
     count = _sample_count(figure, [run, *bases]) if figure.quantile is not None else None
-    if figure.quantile is not None and count is not None and count < figure.min_samples():
+    needs = figure.min_samples(clump_of(run))
+    if figure.quantile is not None and count is not None and count < needs:
         return verdict(
             "too few samples",
             f"{figure.name}: too few samples to judge ({figure.label} of {count} samples; it needs"
-            f" {figure.min_samples()}): run {figure.fmt(value)}, baseline {figure.fmt(base)}",
+            f" {needs}): run {figure.fmt(value)}, baseline {figure.fmt(base)}",
             baseline=base, limit=limit, samples=count,
         )  # fmt: skip
     # The noise: the spread of several baseline runs, or one run's per-image sampling noise.
     if len(values) >= 2:
-        sample = _sample_noise(figure, run, None, rng)
-        own = Z * sample[0] if sample else 0.0
-        width = max(max(values) - min(values), own)
-        band = (min(values) - width, max(values) + width)
+        own = boot.se(figure, run, steady)
+        band = spread_band(values, Z * own if own else 0.0)
         noise = f"{len(values)} baseline runs"
+    elif figure.name == "faces-share":
+        half = Z * _faces_noise(run, bases)
+        band, noise = (base - half, base + half), "the binomial noise of the shares"
     else:
-        if figure.name == "faces-share":
-            half = Z * _faces_noise(run, bases)
-            noise = "binomial noise of the shares"
+        ses = (boot.se(figure, run, steady), boot.se(figure, bases[0], steady))
+        if ses[0] is not None and ses[1] is not None:
+            half = Z * math.hypot(ses[0], ses[1])
+            noise = "per-image samples (bootstrap)"
         else:
-            sample = _sample_noise(figure, run, bases[0], rng)
-            half = Z * math.hypot(*sample) if sample else 0.0
-            noise = "per-image samples (bootstrap)" if sample else "none known (one run, no samples)"
+            half, noise = 0.0, "one run without samples: the allowance alone"
         band = (base - half, base + half)
     edge = band[1] if figure.higher_is_worse else band[0]
-    worse_than_allowed, noisy = _worse(figure, value, limit), not _worse(figure, value, edge)
+    beyond_allowance, beyond_noise = _worse(figure, value, limit), _worse(figure, value, edge)
     op, sign = (">", "+") if figure.higher_is_worse else ("<", "-")
+    floor = f" and {figure.fmt(figure.floor)}" if figure.floor else ""
+    relative = (
+        f"{sign}{max_regression:.0%}{floor}" if figure.relative else f"{sign}{figure.fmt(figure.floor)}"
+    )
     said = (
-        f"{figure.label} {figure.fmt(value)} {op} allowed {figure.fmt(limit)} (baseline {figure.fmt(base)},"
-        f" {sign}{max_regression:.0%}" + (f" and {figure.fmt(figure.floor)}" if figure.floor else "") + ")"
+        f"{figure.label} {figure.fmt(value)} {op} allowed {figure.fmt(limit)}"
+        f" (baseline {figure.fmt(base)}, {relative})"
     )
     band_text = f"noise band {figure.fmt(band[0])}..{figure.fmt(band[1])} from {noise}"
     common = {"baseline": base, "band": band, "limit": limit, "noise": noise, "samples": count}
-    if worse_than_allowed and not noisy:
+    if beyond_allowance and beyond_noise:
         return verdict("regression", f"regression-{figure.name}: {said}, beyond the {band_text}", **common)
-    if worse_than_allowed:
-        message = f"{figure.name}: ok: {said}, but within the {band_text}"
-    else:
-        message = (
-            f"{figure.name}: ok: {figure.label} {figure.fmt(value)}, baseline {figure.fmt(base)}"
-            f" (allowed {figure.fmt(limit)}; {band_text})"
-        )
-    return verdict("ok", message, **common)
+    if beyond_allowance:
+        return verdict("ok", f"{figure.name}: ok: {said}, but within the {band_text}", **common)
+    return verdict(
+        "ok",
+        f"{figure.name}: ok: {figure.label} {figure.fmt(value)}, baseline {figure.fmt(base)} (allowed"
+        f" {figure.fmt(limit)}; {band_text})",
+        **common,
+    )

@@ -7,7 +7,8 @@ therefore itself a summary: it can be given to ``--baseline`` as it is, and a hi
 given to ``--baseline`` whole (``gate.load_baselines``).
 
 File names sort by time (``20260612T103015.123456Z-<commit>.json``, UTC), so ``load`` reads them in
-the order they ran without opening them; two runs in the same microsecond get ``-1``, ``-2``.
+the order they ran without opening them; a second run in the same microsecond is named a microsecond
+later (never overwritten).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -41,14 +42,23 @@ class Headline:
 # The headline figures, in the order the report shows them; names as gate.FIGURES names them.
 HEADLINES: tuple[Headline, ...] = (
     Headline("processed-s", "processed (last image)", "s", True),
-    Headline("processed-rate", "images processed/s (steady)", "/s", False),
-    Headline("rate", "uploads/s", "/s", False),
+    Headline("processed-rate", "processed rate (steady)", "images/s", False),
+    Headline("rate", "upload rate", "uploads/s", False),
     Headline("p50-ms", "latency p50", "ms", True),
     Headline("p95-ms", "latency p95", "ms", True),
     Headline("p99-ms", "latency p99", "ms", True),
     Headline("faces-share", "share of images with a face", "", False),
 )
 HEADLINE_BY_NAME = {h.name: h for h in HEADLINES}
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A nested object of a summary, or an empty one when it is missing or not an object."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def listing(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 class HistoryError(ValueError):
@@ -101,9 +111,13 @@ def meta_of(
     return out
 
 
-def file_name(meta: Mapping[str, Any]) -> str:
-    """``20260612T103015.123456Z-1a2b3c4d5e6f.json``: sorts by time; the commit is only a hint."""
+def file_name(meta: Mapping[str, Any], later_us: int = 0) -> str:
+    """``20260612T103015.123456Z-1a2b3c4d5e6f``: sorts by time; the commit is only a hint. ``later_us``
+    moves the time on by that many microseconds (a second run in the same microsecond sorts after)."""
     stamp = str(meta.get("timestamp", "")).replace("-", "").replace(":", "")
+    if later_us and len(stamp) == 23 and stamp[15] == "." and stamp[16:22].isdigit():
+        seconds, micro = stamp[:15], int(stamp[16:22]) + later_us
+        stamp = f"{seconds}.{micro:06d}Z" if micro < 1_000_000 else f"{seconds}.999999Z-{later_us}"
     short = "".join(c for c in str(meta.get("commit") or "")[:12] if c.isalnum()) or "nocommit"
     return f"{stamp}-{short}"
 
@@ -129,9 +143,8 @@ def append(
     entry = dict(summary)
     entry[KEY] = meta_of(summary, meta, now)
     text = json.dumps(entry, indent=1) + "\n"
-    stem = file_name(entry[KEY])
     for n in range(1000):
-        path = folder / f"{stem}{'' if n == 0 else f'-{n}'}{SUFFIX}"
+        path = folder / f"{file_name(entry[KEY], later_us=n)}{SUFFIX}"
         try:
             with path.open("x") as f:  # "x": two runs at once never write one file
                 f.write(text)
@@ -140,7 +153,7 @@ def append(
             continue
         except OSError as e:
             raise HistoryError(f"history {folder}: cannot write {path.name} ({e})") from e
-    raise HistoryError(f"history {folder}: too many runs named {stem}")
+    raise HistoryError(f"history {folder}: too many runs at {entry[KEY]['timestamp']}")
 
 
 def entry_paths(directory: str | Path) -> list[Path]:
@@ -168,7 +181,7 @@ def load(directory: str | Path, last: int | None = None) -> list[dict[str, Any]]
             continue
         if not isinstance(doc, dict):
             continue
-        meta = doc.get(KEY) if isinstance(doc.get(KEY), dict) else {}
+        meta = mapping(doc.get(KEY))
         doc[KEY] = {**meta, "file": str(path)}
         entries.append(doc)
     entries.reverse()
@@ -190,8 +203,8 @@ def figure_of(summary: Mapping[str, Any], figure: str) -> float | None:
     """
     if summary.get("measured") is False:
         return None
-    pipe = summary.get("pipeline") if isinstance(summary.get("pipeline"), Mapping) else {}
-    lat = summary.get("latency_ms") if isinstance(summary.get("latency_ms"), Mapping) else {}
+    pipe = mapping(summary.get("pipeline"))
+    lat = mapping(summary.get("latency_ms"))
     if figure == "rate":
         steady = _number(summary.get("steady_rate_per_s"))
         return steady if steady is not None else _number(summary.get("rate_per_s"))
@@ -202,7 +215,7 @@ def figure_of(summary: Mapping[str, Any], figure: str) -> float | None:
     if figure in ("p50-ms", "p95-ms", "p99-ms"):
         return _number(lat.get(figure.removesuffix("-ms")))
     if figure == "faces-share":
-        faces = summary.get("faces") if isinstance(summary.get("faces"), Mapping) else {}
+        faces = mapping(summary.get("faces"))
         found, without = _number(faces.get("images_with_faces")), _number(faces.get("images_without"))
         if found is None or without is None or found + without == 0:
             return None
@@ -223,14 +236,14 @@ class Point:
     file: str
 
 
-def trend(entries: list[Mapping[str, Any]], figure: str) -> list[Point]:
+def trend(entries: Sequence[Mapping[str, Any]], figure: str) -> list[Point]:
     """One point per entry, in the entries' order, for a headline figure."""
     if figure not in HEADLINE_BY_NAME:
         raise KeyError(f"unknown figure {figure!r}; one of {', '.join(HEADLINE_BY_NAME)}")
     points = []
     for i, entry in enumerate(entries):
-        meta = entry.get(KEY) if isinstance(entry.get(KEY), Mapping) else {}
-        regressions = entry.get("regressions") if isinstance(entry.get("regressions"), list) else []
+        meta = mapping(entry.get(KEY))
+        regressions = listing(entry.get("regressions"))
         points.append(
             Point(
                 index=i,
@@ -245,7 +258,7 @@ def trend(entries: list[Mapping[str, Any]], figure: str) -> list[Point]:
     return points
 
 
-def trends(entries: list[Mapping[str, Any]]) -> dict[str, list[Point]]:
+def trends(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Point]]:
     """Every headline figure's trend, in HEADLINES' order; figures no entry measured are left out."""
     out = {}
     for h in HEADLINES:

@@ -29,6 +29,11 @@ CHECK_CLASS = f"{SUITE}.checks"
 BASELINE_CLASS = f"{SUITE}.baseline"
 
 
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A nested object of a summary, or an empty one when it is missing or not an object."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _case(suite: ET.Element, classname: str, name: str, time_s: float = 0.0) -> ET.Element:
     return ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{time_s:.3f}")
 
@@ -48,8 +53,11 @@ def _skip(case: ET.Element, message: str) -> None:
 
 
 def _label_of(message: str) -> str:
-    """``check-min-rate: rate 3.0 uploads/s < limit 5`` -> ``check-min-rate``."""
-    return message.split(":", 1)[0].strip()
+    """``check-min-rate: rate 3.0 uploads/s < limit 5`` -> ``check-min-rate``; a baseline that could not
+    be compared (``baseline measured something else ...``) -> ``baseline``."""
+    if message.startswith(("check-", "regression-")):
+        return message.split(":", 1)[0].strip()
+    return "baseline" if message.startswith("baseline") else "regression"
 
 
 def junit_xml(
@@ -68,7 +76,7 @@ def junit_xml(
     root = ET.Element("testsuites", name=suite_name)
     suite = ET.SubElement(root, "testsuite", name=suite_name)
     props = ET.SubElement(suite, "properties")
-    meta = summary.get("history") if isinstance(summary.get("history"), Mapping) else {}
+    meta = mapping(summary.get("history"))
     for key, value in (
         ("event", summary.get("event_code", "")),
         ("host", summary.get("host", "")),
@@ -115,7 +123,7 @@ def junit_xml(
         label = _label_of(message)
         if label.removeprefix("regression-") in named:
             continue  # its verdict's case says it
-        case = _case(suite, BASELINE_CLASS, label or "baseline")
+        case = _case(suite, BASELINE_CLASS, label)
         _fail(case, message)
 
     cases = suite.findall("testcase")
