@@ -9,12 +9,9 @@ import pytest
 
 from seed.coordination.checks import (
     CHECKS,
-    BaselineError,
     comparable,
-    compare,
     evaluate_checks,
     host_kind,
-    load_baselines,
 )
 from seed.core.summary import SCHEMA
 
@@ -135,87 +132,6 @@ def test_host_kind_prefers_the_explicit_field():
 
 
 # --- load_baselines ---------------------------------------------------------------------------------
-def test_two_baselines_are_averaged(tmp_path):
-    a = write(tmp_path, "a.json", summary(rate_per_s=100.0, latency_ms={"p50": 10, "p95": 20, "p99": 30}))
-    b = write(tmp_path, "b.json", summary(rate_per_s=200.0, latency_ms={"p50": 20, "p95": 40, "p99": 50}))
-    base = load_baselines([a, b])
-    assert base["rate_per_s"] == 150.0
-    assert base["latency_ms"] == {"p50": 15.0, "p95": 30.0, "p99": 40.0}
-    assert base["users"] == 5 and isinstance(base["users"], int)
-    assert base["baseline_files"] == [str(a), str(b)]
-
-
-def test_one_baseline_path_is_read_as_it_is(tmp_path):
-    a = write(tmp_path, "a.json", summary(rate_per_s=123.0))
-    assert load_baselines(a)["rate_per_s"] == 123.0
-    assert load_baselines(str(a))["rate_per_s"] == 123.0
-
-
-def test_incomparable_baselines_are_refused_and_named(tmp_path):
-    a = write(tmp_path, "a.json", summary(users=5))
-    b = write(tmp_path, "b.json", summary(users=50))
-    with pytest.raises(BaselineError, match=r"users: .*a\.json 5, .*b\.json 50"):
-        load_baselines([a, b])
-
-
-def test_unreadable_baseline_is_named(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(BaselineError, match=r"bad\.json"):
-        load_baselines([bad])
-    with pytest.raises(BaselineError, match="no baseline"):
-        load_baselines([])
-
-
-# --- compare ----------------------------------------------------------------------------------------
-def test_no_regression_within_tolerance():
-    base = summary(rate_per_s=100.0, latency_ms={"p50": 100.0, "p95": 200.0, "p99": 300.0})
-    run = summary(rate_per_s=85.0, latency_ms={"p50": 115.0, "p95": 230.0, "p99": 345.0})  # at the limits
-    assert compare(run, base) == []
-
-
-def test_rate_and_latency_regressions_name_figure_values_and_limit():
-    base = summary(rate_per_s=100.0, latency_ms={"p50": 100.0, "p95": 200.0, "p99": 300.0})
-    run = summary(rate_per_s=84.0, latency_ms={"p50": 100.0, "p95": 231.0, "p99": 300.0})
-    assert compare(run, base) == [
-        "regression-rate: rate 84.0 uploads/s < allowed 85.0 uploads/s (baseline 100.0 uploads/s, -15%)",
-        "regression-p95-ms: p95 231.0 ms > allowed 230.0 ms (baseline 200.0 ms, +15% and more than 5 ms)",
-    ]
-
-
-def test_floor_ms_keeps_tiny_latencies_from_flapping():
-    base = summary(latency_ms={"p50": 2.0, "p95": 4.0, "p99": 10.0})
-    run = summary(latency_ms={"p50": 7.0, "p95": 9.1, "p99": 16.0})  # +250%, but p50 only 5 ms above
-    problems = compare(run, base)
-    assert [p.split(":")[0] for p in problems] == ["regression-p95-ms", "regression-p99-ms"]
-    assert "allowed 9.0 ms" in problems[0]  # 4 + 5 ms floor, above 4 * 1.15
-    assert compare(run, base, floor_ms=10.0) == []
-
-
-def test_a_baseline_ten_times_faster_is_a_rate_regression():
-    base = summary(rate_per_s=1000.0)
-    problems = compare(summary(rate_per_s=100.0), base)
-    assert problems == [
-        "regression-rate: rate 100.0 uploads/s < allowed 850.0 uploads/s (baseline 1000.0 uploads/s, -15%)"
-    ]
-
-
-def test_steady_rate_compared_only_when_both_have_it():
-    base = summary(rate_per_s=100.0, steady_rate_per_s=200.0)
-    assert compare(summary(rate_per_s=100.0), base) == []  # rate_per_s on both sides
-    assert compare(summary(rate_per_s=100.0, steady_rate_per_s=160.0), base)[0].startswith(
-        "regression-rate: rate 160.0"
-    )
-
-
-def test_a_baseline_of_another_schema_is_refused_with_a_way_out(tmp_path):
-    old = write(tmp_path, "old.json", {k: v for k, v in summary().items() if k != "schema"})
-    with pytest.raises(
-        BaselineError, match=r"old\.json: a summary of schema 1, .* schema 2; make a new baseline"
-    ):
-        load_baselines([old])
-
-
 @pytest.mark.parametrize(
     ("limits", "over", "expected"),
     [
@@ -238,20 +154,6 @@ def test_a_baseline_of_another_schema_is_refused_with_a_way_out(tmp_path):
 def test_each_pipeline_check_at_its_boundary(limits, over, expected):
     problems = evaluate_checks(summary(**over), limits)
     assert problems == ([] if expected is None else [expected])
-
-
-def test_the_pipeline_regressing_against_the_baseline_is_named():
-    base = summary(
-        pipeline={"processed_per_s": 30.0, "processed_s": 6.0},
-        faces={"images_with_faces": 162, "images_without": 3},
-    )
-    slower = summary(
-        pipeline={"processed_per_s": 21.0, "processed_s": 8.6},
-        faces={"images_with_faces": 100, "images_without": 65},
-    )
-    named = sorted(p.split(":")[0] for p in compare(slower, base, 0.15))
-    assert named == ["regression-faces-share", "regression-processed-rate", "regression-processed-s"]
-    assert compare(base, base, 0.15) == []
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.name)

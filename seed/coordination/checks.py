@@ -1,27 +1,22 @@
-"""Pass/fail checks on a run's summary, and regressions against a baseline of earlier summaries.
+"""The table of --check-* limits, and what makes a run comparable with a baseline.
 
-Pure functions over summary dicts (the shape ``report.summarize`` writes with ``--summary-json``);
-the only I/O is ``load_baselines`` reading baseline JSON files. Every function returns messages,
-one per problem, empty when all is well: the caller decides the exit code.
+Pure functions over summary dicts (the shape ``--summary-json`` writes); every function returns
+messages, one per problem, empty when all is well: the caller decides the exit code.
 
-- ``evaluate_checks``: absolute limits (k6-style thresholds): rate, p50/p95 latency, failure ratio,
-  drain time, and the pipeline's: processed rate and time, share of images with a face, cluster purity.
-- ``load_baselines``: one or several earlier summaries, averaged, refused when they disagree on what
-  was measured.
+- ``CHECKS``: one row per check (its flag, validation, figure and message); ``evaluate_checks`` runs
+  them (k6-style thresholds). A check the run could not evaluate fails as "not measured".
 - ``comparable``: why a run and a baseline measure different things (then a regression is noise).
-- ``compare``: a rate drop or a latency rise beyond a tolerance.
+  The comparison itself, which knows the noise, is ``seed/core/gate.py``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
-from seed.core.summary import SCHEMA
 from seed.kanta.contract import host_kind as kanta_host_kind
 
 LATENCIES = ("p50", "p95", "p99")
@@ -258,117 +253,3 @@ def comparable_at_start(planned: Mapping[str, Any], baseline: Mapping[str, Any])
         for key, field in known.items()
         if field in planned and mine[key] != theirs[key]
     ]
-
-
-# --- baselines ---------------------------------------------------------------------------------------
-def _average(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Numbers averaged over the documents that have them; nested dicts likewise; anything else from the
-    first document that has it (names, lists of failures: not figures)."""
-    out: dict[str, Any] = {}
-    keys: list[str] = []
-    for doc in docs:
-        keys.extend(k for k in doc if k not in keys)
-    for key in keys:
-        values = [doc[key] for doc in docs if key in doc]
-        numbers = [n for n in map(_number, values) if n is not None]
-        if numbers and len(numbers) == len(values):
-            out[key] = sum(numbers) / len(numbers)
-        elif all(isinstance(v, Mapping) for v in values):
-            out[key] = _average(values)
-        else:
-            out[key] = values[0]
-    return out
-
-
-def load_baselines(paths: str | Path | Iterable[str | Path]) -> dict[str, Any]:
-    """One baseline from one or several summary JSON files: their figures averaged.
-
-    Averaging smooths a noisy machine; it is only meaningful between runs of the same thing, so the
-    comparability fields (data set, images, users, processes, host kind) must agree, else BaselineError.
-    """
-    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    if not files:
-        raise BaselineError("no baseline files given")
-    docs: list[dict[str, Any]] = []
-    for path in files:
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError as e:
-            raise BaselineError(f"baseline {path} does not exist; check the path") from e
-        except (OSError, ValueError) as e:
-            raise BaselineError(f"baseline {path}: cannot read it as JSON ({e})") from e
-        if not isinstance(doc, dict):
-            raise BaselineError(f"baseline {path}: not a summary (a JSON object is expected)")
-        if doc.get("schema") != SCHEMA:
-            raise BaselineError(
-                f"baseline {path}: a summary of schema {doc.get('schema', 1)!r}, this kanta-seed writes"
-                f" schema {SCHEMA}; make a new baseline with this version (--summary-json)"
-            )
-        docs.append(doc)
-    for path, doc in zip(files[1:], docs[1:], strict=True):
-        differences = _differences(docs[0], doc, str(files[0]), str(path))
-        if differences:
-            raise BaselineError("baselines are not comparable: " + "; ".join(differences))
-    averaged = _average(docs)
-    # Identity fields are taken as they are (they agree), not as averages: users stays an int.
-    for key in ("images", "users", "processes"):
-        if key in docs[0]:
-            averaged[key] = docs[0][key]
-    averaged["baseline_files"] = [str(p) for p in files]
-    return averaged
-
-
-# --- regressions ------------------------------------------------------------------------------------
-def compare(
-    run: Mapping[str, Any],
-    baseline: Mapping[str, Any],
-    max_regression: float = 0.15,
-    floor_ms: float = 5.0,
-) -> list[str]:
-    """Regressions of the run against the baseline, one message each; empty when none.
-
-    Rate: lower than baseline * (1 - max_regression). Latency p50/p95/p99: higher than
-    baseline * (1 + max_regression) AND more than floor_ms above it, so that 2 ms -> 3 ms on a fast
-    local server (+50%) does not flap. Exactly at the allowed limit is no regression.
-    """
-    problems: list[str] = []
-    # The steady rate only when both have it: otherwise compare like with like.
-    steady = all(_number(s.get("steady_rate_per_s")) is not None for s in (run, baseline))
-    mine, theirs = rate_of(run, steady), rate_of(baseline, steady)
-    if mine is not None and theirs is not None:
-        allowed = theirs * (1 - max_regression)
-        if _below(mine, allowed):
-            problems.append(
-                f"regression-rate: rate {mine:.1f} uploads/s < allowed {allowed:.1f} uploads/s"
-                f" (baseline {theirs:.1f} uploads/s, -{max_regression:.0%})"
-            )
-    mine, theirs = processed_rate_of(run), processed_rate_of(baseline)
-    if mine is not None and theirs is not None:
-        allowed = theirs * (1 - max_regression)
-        if _below(mine, allowed):
-            problems.append(
-                f"regression-processed-rate: {mine:.1f} images processed/s < allowed {allowed:.1f}"
-                f" (baseline {theirs:.1f}, -{max_regression:.0%})"
-            )
-    mine, theirs = _pipeline(run, "processed_s"), _pipeline(baseline, "processed_s")
-    if mine is not None and theirs is not None:
-        allowed = max(theirs * (1 + max_regression), theirs + PROCESSED_FLOOR_S)
-        if _above(mine, allowed):
-            problems.append(
-                f"regression-processed-s: processed {mine:.1f} s > allowed {allowed:.1f} s"
-                f" (baseline {theirs:.1f} s, +{max_regression:.0%})"
-            )
-    mine, theirs = faces_share_of(run), faces_share_of(baseline)
-    if mine is not None and theirs is not None and _below(mine, theirs - 0.01):
-        problems.append(f"regression-faces-share: {mine:.3f} of images with a face < baseline {theirs:.3f}")
-    for which in LATENCIES:
-        mine, theirs = latency_of(run, which), latency_of(baseline, which)
-        if mine is None or theirs is None:
-            continue
-        allowed = max(theirs * (1 + max_regression), theirs + floor_ms)
-        if _above(mine, allowed):
-            problems.append(
-                f"regression-{which}-ms: {which} {mine:.1f} ms > allowed {allowed:.1f} ms"
-                f" (baseline {theirs:.1f} ms, +{max_regression:.0%} and more than {_fmt(floor_ms)} ms)"
-            )
-    return problems

@@ -146,6 +146,21 @@ class Settings:
     strict: bool = option("--strict", False, "Refuse a data set with any member skipped (exit 2)")
     summary_json: str = option("--summary-json", "", "Write the end-of-run summary as JSON to this path")
     summary_md: str = option("--summary-md", "", "Write the summary as a Markdown table (a CI job summary)")
+    report_html: str = option(
+        "--report-html",
+        "",
+        "Write one self-contained HTML report of the run (progress, stage chart, image grid, summary, checks,"
+        " baseline verdict, request statistics, trend), viewable offline",
+    )
+    history: str = option(
+        "--history",
+        "",
+        "A folder that keeps every run's summary (with its commit, host kind, data set, users, mode);"
+        " pass the same folder to --baseline to compare with its last runs",
+    )
+    junit: str = option(
+        "--junit", "", "Write JUnit XML: a testcase per check and per baseline figure (for CI test reports)"
+    )
     loops: int = option(
         "--loops",
         1,
@@ -162,7 +177,8 @@ class Settings:
     baseline: str = option(
         "--baseline",
         "",
-        "Summary JSON file(s) to compare with, comma-separated (averaged); a regression exits 3",
+        "Summary JSON file(s) or a --history folder to compare with, comma-separated; a regression beyond"
+        " the allowance and the noise exits 3",
     )
     max_regression: float = option(
         "--max-regression",

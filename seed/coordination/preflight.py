@@ -21,6 +21,7 @@ import gevent
 
 from seed.coordination import checks
 from seed.coordination.options import DEFAULT_DATA, Settings, problems
+from seed.core import gate
 from seed.core import ledger as ledgers
 from seed.core.dataset import Dataset, DatasetError, load, stamp, synthetic
 from seed.core.words import counted
@@ -140,8 +141,13 @@ def check_outputs(settings: Settings, locust_outputs: dict[str, tuple[str, tuple
     wanted: dict[str, tuple[str, tuple[str, ...]]] = {
         "--summary-json": (settings.summary_json, ("",)),
         "--summary-md": (settings.summary_md, ("",)),
+        "--report-html": (settings.report_html, ("",)),
+        "--junit": (settings.junit, ("",)),
     }
     wanted.update(locust_outputs)
+    history = Path(settings.history).expanduser() if settings.history else None
+    if history is not None and history.exists() and not history.is_dir():
+        raise BadInput(f"--history {settings.history!r} is a file; give a folder (made when missing)")
     found = [
         why
         for flag, (path, suffixes) in wanted.items()
@@ -152,12 +158,17 @@ def check_outputs(settings: Settings, locust_outputs: dict[str, tuple[str, tuple
 
 
 def check_baselines(settings: Settings) -> dict[str, Any] | None:
-    """The baseline, read and averaged (None without --baseline); unreadable or of another schema: refused."""
-    if not settings.baselines:
+    """The newest baseline run named by file (None without --baseline, or when it names only history
+    folders: which of their runs compare is known at the end); unreadable or of another schema: refused."""
+    history = Path(settings.history).expanduser() if settings.history else None
+    files = [
+        p for p in settings.baselines if not Path(p).expanduser().is_dir() and Path(p).expanduser() != history
+    ]
+    if not files:
         return None
     try:
-        return checks.load_baselines(settings.baselines)
-    except checks.BaselineError as e:
+        return gate.load_baselines(files)[-1]
+    except gate.BaselineError as e:
         raise BadInput(f"--baseline: {e}") from e
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from locust import __version__ as locust_version
 
@@ -16,9 +17,11 @@ from seed.coordination import checks
 from seed.coordination.coordinator import NOT_SENT
 from seed.coordination.options import Settings
 from seed.coordination.run import Run
+from seed.core import gate
 from seed.core.expected import face_rule
 from seed.core.figures import percentile, rate
 from seed.core.summary import Faces, Latency, Summary
+from seed.core.words import counted
 from seed.core.work import Result, State
 from seed.kanta import contract as kanta
 
@@ -39,8 +42,9 @@ class RunParams:
 def tally(run: Run, params: RunParams, reason: str, stopped: bool = False, timed: bool = False) -> Summary:
     """The summary of an ended run, its checks and baseline applied, its exit code decided."""
     summary = summarize(run, params, reason, stopped, timed)
-    summary.regressions = gate(run, summary)
-    summary.baseline = baseline_text(run.settings, summary)
+    summary.regressions, verdicts, note = judge(run, summary)
+    summary.baseline_verdicts = [v.to_dict() for v in verdicts]
+    summary.baseline = baseline_text(run.settings, summary, verdicts, note)
     summary.decide()
     return summary
 
@@ -268,22 +272,26 @@ def failure_text(r: Result | None) -> str:
     return f"{r.status} {r.error}".strip()
 
 
-def baseline_text(s: Settings, summary: Summary) -> str:
+def baseline_text(s: Settings, summary: Summary, verdicts: list[gate.Verdict], note: str) -> str:
     """That a baseline was compared, and how it came out: a gate that passed is seen to have run."""
     if not s.baselines:
         return ""
     against = ", ".join(s.baselines)
     if not summary.measured:
         return f"not compared with {against}: nothing measured (this run uploaded nothing)"
-    found = sum(1 for m in summary.regressions if m.startswith(("regression-", "baseline")))
+    if note:
+        return note
+    if not verdicts:
+        return ""
     forced = " (--force-compare: compared though the runs differ)" if s.force_compare else ""
-    if found:
-        return f"compared with {against}{forced}: {found} problem(s), below"
-    return f"compared with {against}{forced}: no figure worse by more than {s.max_regression:.0%}"
+    runs = len({v.get("baseline_file") for v in summary.baseline_runs}) if summary.baseline_runs else 0
+    outcome = gate.headline(verdicts, s.max_regression)
+    return f"compared with {against} ({counted(runs, 'run')}){forced}: {outcome}"
 
 
-def gate(run: Run, summary: Summary) -> list[str]:
-    """Breached checks and regressions against the baseline: each one a message, exit code 3.
+def judge(run: Run, summary: Summary) -> tuple[list[str], list[gate.Verdict], str]:
+    """Breached checks, and the run against its baseline runs: the problems (each exits 3), the baseline
+    verdicts, and what to say instead of a comparison that could not be made.
 
     A run that uploaded nothing measured nothing: every check it asked for fails as not measured, and it
     is compared with no baseline (a rerun that found everything in place is no regression).
@@ -291,16 +299,24 @@ def gate(run: Run, summary: Summary) -> list[str]:
     s = run.settings
     figures = summary.to_dict()
     problems = checks.evaluate_checks(figures, s.checks)
-    if s.baselines and summary.measured:
-        try:
-            baseline = checks.load_baselines(s.baselines)
-        except checks.BaselineError as e:
-            return [*problems, f"baseline: {e}"]
-        differences = checks.comparable(figures, baseline)
-        if differences and not s.force_compare:
-            return [
-                *problems,
-                "baseline not comparable (pass --force-compare to compare anyway): " + "; ".join(differences),
-            ]
-        problems += checks.compare(figures, baseline, s.max_regression)
-    return problems
+    if not s.baselines or not summary.measured:
+        return problems, [], ""
+    history = Path(s.history).expanduser() if s.history else None
+    folders = [p for p in s.baselines if Path(p).expanduser().is_dir() or Path(p).expanduser() == history]
+    try:
+        bases = gate.load_baselines(
+            [p for p in s.baselines if Path(p).expanduser().exists()] or s.baselines, like=figures
+        )
+    except gate.BaselineError as e:
+        if len(folders) == len(s.baselines) and ("no run of schema" in str(e) or "does not exist" in str(e)):
+            where = ", ".join(s.baselines)
+            return problems, [], f"no earlier run in {where} to compare with yet (not a failure)"
+        return [*problems, f"baseline: {e}"], [], ""
+    summary.baseline_runs = [{"baseline_file": b.get("baseline_file", "")} for b in bases]
+    differences = checks.comparable(figures, bases[-1])
+    if differences and not s.force_compare:
+        refused = "baseline not comparable (pass --force-compare to compare anyway): "
+        refused += "; ".join(differences)
+        return [*problems, refused], [], ""
+    verdicts = gate.judge(figures, bases, s.max_regression)
+    return problems + gate.regressions(verdicts), verdicts, ""

@@ -154,6 +154,8 @@ class Summary:
     regressions: list[str] = field(default_factory=list)
     baseline: str = ""  # --baseline: what it was compared with, and the outcome
     checks_asked: list[str] = field(default_factory=list)  # the --check-* this run was asked for (labels)
+    baseline_verdicts: list[dict[str, Any]] = field(default_factory=list)  # per figure (core/gate.Verdict)
+    baseline_runs: list[dict[str, Any]] = field(default_factory=list)  # the runs compared with
     # Per-upload and per-image figures (this run's): latency_ms, stored_lag_s, processed_lag_s,
     # processed_at_s. A regression gate judges noise from these, not from one percentile.
     samples: dict[str, list[float]] = field(default_factory=dict)
@@ -454,8 +456,23 @@ def render(summary: Summary) -> str:
 
 
 def markdown(summary: Summary) -> str:
-    """A Markdown table of the same rows, ready for a CI job summary ($GITHUB_STEP_SUMMARY)."""
-    lines = ["### kanta-seed", "", "| figure | value |", "| --- | --- |"]
+    """The summary for a CI job page ($GITHUB_STEP_SUMMARY): the verdict first, then the failed checks and
+    the regressions against the baseline, each apart, then the table of every row."""
+    lines = ["### kanta-seed", "", f"**{summary.verdict_text()}**", ""]
+    failed_checks = [m for m in summary.regressions if m.startswith("check-")]
+    regressed = [m for m in summary.regressions if not m.startswith("check-")]
+    if summary.checks_asked:
+        lines.append(
+            f"Checks: {len(summary.checks_asked) - len(failed_checks)} of {len(summary.checks_asked)} passed"
+            + ("" if not failed_checks else "; failed:")
+        )
+        lines += [f"- {m}" for m in failed_checks]
+        lines.append("")
+    if summary.baseline:
+        lines.append(f"Baseline: {summary.baseline}" + (":" if regressed else ""))
+        lines += [f"- {m}" for m in regressed]
+        lines.append("")
+    lines += ["| figure | value |", "| --- | --- |"]
     lines += [f"| {label} | {value.replace('|', '/')} |" for label, value in summary.rows()]
     return "\n".join(lines) + "\n"
 

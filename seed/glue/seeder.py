@@ -27,6 +27,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -40,13 +41,15 @@ from seed.coordination.options import Settings
 from seed.coordination.preflight import BadInput, Plan
 from seed.coordination.run import Run
 from seed.coordination.tally import RunParams, tally
-from seed.core import greenlets
+from seed.core import gate, greenlets, history
 from seed.core.exit_codes import EXIT_BAD_INPUT
+from seed.core.junit import junit_xml
 from seed.core.ledger import Ledger, ProcessLedger
 from seed.core.summary import Summary, markdown, render, write_json, write_text
 from seed.core.words import counted
 from seed.core.work import State
 from seed.glue import plans, progress
+from seed.glue.report import report_html, write_report
 from seed.kanta.client import KantaClient, locust_transport
 from seed.standin.launcher import StandinError, StandinProcess
 
@@ -415,16 +418,51 @@ class Seeder:
             summary.notes.append(self._clean_up(run))
         run.close(summary)
         self.phase = Phase.ENDED
-        if s.summary_json:
-            write_json(summary, s.summary_json)
-        if s.summary_md:
-            write_text(s.summary_md, markdown(summary))
+        self._write_artifacts(run, summary)
         env.process_exit_code = summary.exit_code
         if isinstance(env.runner, MasterRunner):
             env.runner.send_message(MESSAGE, {"op": "exit", "code": summary.exit_code})
         if not self.headless:
             self.print_summary()  # the web UI process goes on: say it now, not at its quit
         return summary
+
+    def _write_artifacts(self, run: Run, summary: Summary) -> None:
+        """What the run leaves behind: the summary (JSON, Markdown), its history entry, JUnit XML and the
+        one-file HTML report. A file that cannot be written is said in one line; the verdict stands."""
+        s = run.settings
+        doc = summary.to_dict()
+        verdicts = [gate.verdict_from(v) for v in summary.baseline_verdicts]
+        outputs: list[tuple[str, Any]] = []
+        if s.summary_json:
+            outputs.append(("--summary-json", lambda: write_json(summary, s.summary_json)))
+        if s.summary_md:
+            outputs.append(("--summary-md", lambda: write_text(s.summary_md, markdown(summary))))
+        if s.history:
+            outputs.append(("--history", lambda: history.append(s.history, doc)))
+        if s.junit:
+            outputs.append(("--junit", lambda: write_text(s.junit, junit_xml(doc, verdicts))))
+        if s.report_html:
+            outputs.append(
+                ("--report-html", lambda: write_report(s.report_html, self.report(run, doc, verdicts)))
+            )
+        for flag, write in outputs:
+            try:
+                write()
+            except (OSError, ValueError) as e:
+                log.error("kanta-seed: %s could not be written: %s", flag, e)
+
+    def report(self, run: Run, doc: dict[str, Any], verdicts: list[gate.Verdict]) -> str:
+        """The one-file HTML report of an ended run (also the web UI's download)."""
+        s = run.settings
+        past = history.load(s.history) if s.history and Path(s.history).is_dir() else []
+        progress_doc = {
+            "snapshot": progress.snapshot(run),
+            "tiles": progress.tiles(run),
+            "chart": progress.chart(run),
+            "grid": progress.grid(run),
+            "rows": [[label, value] for label, value in run.summary.rows()] if run.summary else [],
+        }
+        return report_html(doc, progress_doc, past, verdicts, request_stats(self.environment))
 
     @staticmethod
     def _clean_up(run: Run) -> str:
@@ -564,6 +602,23 @@ class Seeder:
                             owner,
                             len(back),
                         )
+
+
+def request_stats(environment: Any) -> list[dict[str, Any]]:
+    """Locust's request statistics, a row per endpoint (for the report)."""
+    rows = []
+    for entry in environment.stats.entries.values():
+        rows.append({
+            "method": entry.method,
+            "name": entry.name,
+            "num_requests": entry.num_requests,
+            "num_failures": entry.num_failures,
+            "avg": round(entry.avg_response_time, 1),
+            "p50": entry.median_response_time,
+            "p95": entry.get_response_time_percentile(0.95),
+            "max": round(entry.max_response_time or 0, 1),
+        })  # fmt: skip
+    return rows
 
 
 def seeder_of(environment: Any) -> Seeder:
