@@ -9,16 +9,20 @@ either, and holds no Locust object: its only I/O is the ledger file and the ``Ka
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from seed.coordination.backlog import BacklogBound
 from seed.coordination.preflight import Plan
 from seed.coordination.readback import Observation, Readback
+from seed.core import ground_truth
 from seed.core.content import Copy, reconcile
 from seed.core.face_clusters import adjusted_rand_index, purity, subject_of
 from seed.core.ledger import Ledger
@@ -31,6 +35,7 @@ from seed.kanta.client import GARBLED, KantaClient
 CLOCK_GOAL_S = 0.01  # the offset to Kanta's clock is probed until known to within this
 CLOCK_PROBE_S = 0.1  # ... at about this pace (a health check costs Kanta no DB connection)
 CLOCK_PROBES = 80  # ... and at most this many times a run
+GROUND_TRUTH = "ground-truth.json"  # beside a generated event's photos (kanta-seed make-event)
 DOWN_AFTER_MIN_S = 10.0  # the read-back gives up on a silent Kanta after max(this, --retry-for)
 GARBLED_AFTER_S = 15.0  # ... and on one that answers with what is not its list after this long
 CLUSTER_POLL_S = 5.0
@@ -89,6 +94,7 @@ class Run:
         self.cleared = 0  # copies of the data set the event held before, deleted before the first upload
         self.copy_verdict: dict[str, list[str]] = {"extra": [], "missing": [], "unproven": [], "foreign": []}
         self.clusters: Clusters | None = None
+        self.ground_truth: dict[str, Any] | None = None  # a generated event's faces against Kanta's
         self._next_probe = 0.0
         self._probes = 0
         self._timed: set[int] = set()  # images whose lag the backlog bound has learnt from
@@ -419,6 +425,28 @@ class Run:
             if self.plan.digest(i) == digest:
                 return self.plan.dataset.images[i].member
         return "?"
+
+    def check_ground_truth(self) -> None:
+        """A generated event (``kanta-seed make-event``) knows where its faces are: Kanta's detected faces
+        (GET /pics/{uuid}: bbox, cluster_id) matched to them by box overlap give its detection recall, and
+        the clusters' purity and adjusted Rand index over the faces of all the photos."""
+        truth_file = Path(self.plan.dataset.source) / GROUND_TRUTH
+        if not truth_file.is_file():
+            return
+        try:
+            truth = json.loads(truth_file.read_text())
+        except (OSError, ValueError) as problem:
+            log.warning("kanta-seed: %s is not readable (%s): no detection recall", truth_file, problem)
+            return
+        detections: dict[str, list[dict[str, Any]]] = {}
+        for e in self.queue.entries:
+            name = PurePosixPath(e.member.split("@pass")[0]).name
+            if e.state == State.ACCEPTED and name in truth and name not in detections:
+                faces = self.client.image_faces(e.uuid)
+                if faces is not None:
+                    detections[name] = faces
+        self.ground_truth = ground_truth.score(truth, detections)
+        self.ground_truth["file"] = str(truth_file)
 
     def look_for_clusters(self, sleep: Callable[[float], None]) -> None:
         """Wait up to --wait-clusters for Kanta's clustering job, then compare clusters with subjects."""

@@ -159,6 +159,7 @@ def summarize(run: Run, params: RunParams, reason: str, stopped: bool, timed: bo
             rule=rule.basis if s.wait_stage == "faces" and "min_faces_share" not in s.checks else "",
         ),
         clusters=run.clusters,
+        ground_truth=run.ground_truth,
         foreign_images=len(verdict["foreign"]),
         held_before=sum(plan.foreign.values())
         if not plan.resuming

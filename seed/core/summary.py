@@ -136,6 +136,8 @@ class Summary:
     pipeline: Pipeline = field(default_factory=Pipeline)
     faces: Faces = field(default_factory=Faces)
     clusters: Clusters | None = None
+    # a generated event (make-event): Kanta's faces against the known ones (core/ground_truth.score)
+    ground_truth: dict[str, Any] | None = None
     foreign_images: int = 0
     held_before: int = 0  # images the event(s) held before the run that are no copy of the data set
     readback_polls: int = 0
@@ -230,6 +232,8 @@ class Summary:
             out.append(("slowdown", slowdown))
         if self.clusters is not None:
             out.append(("clusters", self.clusters_text()))
+        if self.ground_truth:
+            out.append(("truth", self.truth_text()))
         if len(self.uploads_per_worker) > 1:
             out.append(("per worker", ", ".join(f"{k}: {v}" for k, v in self.uploads_per_worker.items())))
         for label, names in (
@@ -414,6 +418,25 @@ class Summary:
             f"p50 {lat.p50:.0f} ms, p90 {lat.p90:.0f} ms, p95 {lat.p95:.0f} ms, p99 {lat.p99:.0f} ms,"
             f" max {lat.max:.0f} ms"
         )
+
+    def truth_text(self) -> str:
+        g = self.ground_truth or {}
+        recall = g.get("recall")
+        text = (
+            f"detection recall {recall:.3f}: {g.get('matched')} of {g.get('placed')} faces placed were found"
+            if recall is not None
+            else "no faces placed"
+        )
+        if g.get("unmatched_detections"):
+            text += f", {g['unmatched_detections']} detections matched none"
+        if g.get("purity") is not None:
+            text += (
+                f"; clusters purity {g['purity']:.3f}, adjusted Rand index {g['ari']:.3f} over"
+                f" {g.get('clustered')} faces in {g.get('clusters')} clusters"
+            )
+        else:
+            text += "; not clustered yet (--wait-clusters S waits for Kanta's clustering job)"
+        return text
 
     def clusters_text(self) -> str:
         c = self.clusters

@@ -308,6 +308,7 @@ class Seeder:
                 if run.settings.verify and run.queue.count(State.ACCEPTED):
                     run.reconcile()
                     run.look_for_clusters(gevent.sleep)
+                    run.check_ground_truth()
                 self.end_itself("", EndKind.DONE)
                 return
             why = run.stall()

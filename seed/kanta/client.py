@@ -172,6 +172,13 @@ class KantaClient:
             return 0, 0  # an answer that is not Kanta's: as good as none
         return answer.status, faces or 0
 
+    def image_faces(self, uuid: str) -> list[dict[str, Any]] | None:
+        """The faces of one image (GET /pics/{uuid}: each with its bbox and cluster_id), or None."""
+        answer = self._get(f"{kanta.PICS_PATH}/{uuid}", kanta.IMAGE_ROW)
+        body = json_of(answer) if answer.status == 200 else None
+        faces = body.get("faces") if isinstance(body, dict) else None
+        return [f for f in faces if isinstance(f, dict)] if isinstance(faces, list) else None
+
     def image_clusters(self, uuid: str) -> list[int] | None:
         """The cluster id of each face of one image (GET /pics/{uuid}), or None when unreadable."""
         answer = self._get(f"{kanta.PICS_PATH}/{uuid}", kanta.IMAGE_ROW)
