@@ -94,3 +94,18 @@ def test_the_bound_never_falls_below_its_floor():
         clock.t += 1
         bound.observed(backlog=12, drained=0, lost=3)
     assert bound.limit == FLOOR
+
+
+def test_a_slow_pipeline_is_bounded_by_what_drains_in_fifteen_seconds():
+    """Photo-sized images at 0.5 images/s: 100 waiting would wait minutes (Kanta gives up at 30 s)."""
+    clock = Clock()
+    bound = BacklogBound(100, clock)
+    for k in range(4):
+        clock.t += 10
+        bound.observed(backlog=30, drained=5 * k)  # 0.5 images/s
+    assert bound.effective_limit == 15 + 7  # the pool, and 7.5 images in 15 s
+    fast = BacklogBound(100, clock)
+    for k in range(4):
+        clock.t += 1
+        fast.observed(backlog=30, drained=12 * k)  # 12 images/s: 195 in 15 s, so --max-backlog decides
+    assert fast.effective_limit == 100

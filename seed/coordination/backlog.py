@@ -10,6 +10,10 @@ the bound), an image accepted since is counted only while it is younger than the
 "--max-backlog per poll interval". Otherwise every image accepted since the poll counts, and nothing is
 taken for drained until a poll sees it: a pipeline falling behind is never overrun between polls.
 
+A backlog is also a wait: Kanta's jobs give up after 30 s in its DB pool's queue, so once the polls have
+measured how fast the pipeline drains, the bound is at most what drains within DRAIN_WITHIN_S (half that
+timeout) beyond the pool: 100 Yale images drain in seconds, 100 photo-sized ones take minutes.
+
 The bound adapts: halved (not below ``FLOOR``) when Kanta dropped an image while the backlog ran high
 (a pipeline that could not drain drops what waits too long), grown back by a tenth at each poll without
 a loss. An image lost at a low backlog is a fault of another kind: repaired only.
@@ -28,6 +32,8 @@ log = logging.getLogger("kanta_seed")
 FLOOR = 10  # the adaptive bound never goes below this
 MEMORY_S = 120.0  # how far back the backlog at a loss is looked up (Kanta's pool waits 30 s)
 POLL_GRACE_S = 2.0
+DRAIN_WITHIN_S = 15.0  # a backlog should drain within this (Kanta's pool timeout is 30 s)
+POOL = 15  # Kanta's DB pool (5 + 10 overflow): jobs this many deep hold a connection, not wait for one
 KEEPING_UP_SHARE = 0.1  # a backlog under this share of the bound at a poll: the pipeline keeps up
 RATE_WEIGHT = 0.5  # of the newest poll-to-poll drain rate in the running estimate
 
@@ -46,10 +52,18 @@ class BacklogBound:
         self.drain_per_s = 0.0  # images leaving the backlog per second, as the polls measured it
         self._drained: tuple[float, int] | None = None  # (poll time, images drained so far) at the last poll
         self._history: deque[tuple[float, int]] = deque()  # (poll time, backlog)
+        self._polls = 0
 
     @property
     def bounded(self) -> bool:
         return self.max > 0
+
+    @property
+    def effective_limit(self) -> int:
+        """The bound now: --max-backlog (as adapted to losses), and no more than drains in DRAIN_WITHIN_S."""
+        if self.drain_per_s <= 0 or self._polls < 3:
+            return self.limit
+        return max(FLOOR, min(self.limit, POOL + int(self.drain_per_s * DRAIN_WITHIN_S)))
 
     def accepted(self, at: float | None = None) -> None:
         """One more image accepted by Kanta (a 202, at ``at``) since the last poll."""
@@ -59,7 +73,7 @@ class BacklogBound:
         """The backlog now: what the last poll saw less what drained since, plus the images accepted since
         that the pipeline cannot have been through yet."""
         now = self.clock()
-        keeping_up = self.lag_s is not None and self.at_poll < self.limit * KEEPING_UP_SHARE
+        keeping_up = self.lag_s is not None and self.at_poll < self.effective_limit * KEEPING_UP_SHARE
         if not keeping_up:  # falling behind: nothing is taken for drained until a poll sees it
             return float(self.at_poll + len(self.since_poll))
         drained = self.drain_per_s * (now - self.poll_at) if self.poll_at is not None else 0.0
@@ -72,7 +86,7 @@ class BacklogBound:
         backlog at any moment."""
         if not self.bounded:
             return None
-        room = self.limit - math.ceil(self.estimate() - 1e-6) - in_flight  # whole images, float noise aside
+        room = self.effective_limit - math.ceil(self.estimate() - 1e-6) - in_flight  # float noise aside
         self.hold(room <= 0 and waiting > 0)
         return max(0, room)
 
@@ -103,6 +117,7 @@ class BacklogBound:
                 RATE_WEIGHT * rate + (1 - RATE_WEIGHT) * self.drain_per_s
             )  # fmt: skip
         self._drained = (now, drained)
+        self._polls += 1
         self.at_poll, self.poll_at = backlog, now
         self.since_poll.clear()
         self._history.append((now, backlog))
