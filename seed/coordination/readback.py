@@ -119,17 +119,25 @@ class Readback:
         if code not in self.newest or self.unreadable_since is not None:
             return None
         start = self.newest[code] - OVERLAP_S
+        for i in self.waiting_for_faces():
+            created = self.stages.stages[i].created
+            if created is not None and self.event_of(i) == code:
+                start = min(start, created)
+        return start
+
+    def waiting_for_faces(self) -> list[int]:
+        """Accepted images that are stored (listed) and not processed yet."""
+        out = []
         for i, e in enumerate(self.queue.entries):
             s = self.stages.stages.get(i)
             if (
                 e.state == State.ACCEPTED
                 and s is not None
-                and s.created is not None
+                and s.stored_at is not None
                 and s.processed_at is None
-                and self.event_of(i) == code
             ):
-                start = min(start, s.created)
-        return start
+                out.append(i)
+        return out
 
     def poll_interval(self) -> float:
         """Seconds between polls: at least POLL_MIN_S, more when a list is dear (a big event), so that
@@ -319,15 +327,8 @@ class Readback:
             return
         if self._unlisted():
             return
-        for i, e in enumerate(q.entries):
-            s = self.stages.stages.get(i)
-            if (
-                e.state == State.ACCEPTED
-                and s is not None
-                and s.stored_at is not None
-                and s.processed_at is None
-            ):
-                self._settle(i, self.last_change_at, obs)
+        for i in self.waiting_for_faces():
+            self._settle(i, self.last_change_at, obs)
 
     def went_away(self, at: float) -> None:
         """Kanta did not answer (or answered a streak of 5xx) at ``at``: an outage, or part of one."""
