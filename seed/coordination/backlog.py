@@ -12,7 +12,8 @@ taken for drained until a poll sees it: a pipeline falling behind is never overr
 
 A backlog is also a wait: Kanta's jobs give up after 30 s in its DB pool's queue, so once the polls have
 measured how fast the pipeline drains, the bound is at most what drains within DRAIN_WITHIN_S (half that
-timeout) beyond the pool: 100 Yale images drain in seconds, 100 photo-sized ones take minutes.
+timeout) beyond the pool: 100 Yale images drain in seconds, 100 photo-sized ones take minutes. Until the
+drain is measured, it starts at START.
 
 The bound adapts: halved (not below ``FLOOR``) when Kanta dropped an image while the backlog ran high
 (a pipeline that could not drain drops what waits too long), grown back by a tenth at each poll without
@@ -32,6 +33,8 @@ log = logging.getLogger("kanta_seed")
 FLOOR = 10  # the adaptive bound never goes below this
 MEMORY_S = 120.0  # how far back the backlog at a loss is looked up (Kanta's pool waits 30 s)
 POLL_GRACE_S = 2.0
+START = 20  # the bound before a drain rate was measured
+DRAIN_POLLS = 2  # polls that measure it
 DRAIN_WITHIN_S = 15.0  # a backlog should drain within this (Kanta's pool timeout is 30 s)
 POOL = 15  # Kanta's DB pool (5 + 10 overflow): jobs this many deep hold a connection, not wait for one
 KEEPING_UP_SHARE = 0.1  # a backlog under this share of the bound at a poll: the pipeline keeps up
@@ -61,8 +64,9 @@ class BacklogBound:
     @property
     def effective_limit(self) -> int:
         """The bound now: --max-backlog (as adapted to losses), and no more than drains in DRAIN_WITHIN_S."""
-        if self.drain_per_s <= 0 or self._polls < 3:
-            return self.limit
+        if self.drain_per_s <= 0 or self._polls < DRAIN_POLLS:
+            # Nothing measured yet: start small, as a photo-sized image may take seconds each.
+            return min(self.limit, START)
         return max(FLOOR, min(self.limit, POOL + int(self.drain_per_s * DRAIN_WITHIN_S)))
 
     def accepted(self, at: float | None = None) -> None:
