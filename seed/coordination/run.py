@@ -492,7 +492,10 @@ class Run:
             clusters.purity = round(purity(labels, subjects), 4)
             clusters.ari = round(adjusted_rand_index(labels, subjects), 4)
         else:
-            clusters.note = "clusters exist, but none of this run's faces is in one"
+            clusters.note = (
+                "clusters exist, but no face of this run names its subject in its path"
+                " (a generated event: see the truth row)"
+            )
 
     def end(self) -> None:
         """The run is over: no more holding back, the clock stops (the summary is built from here)."""
