@@ -47,7 +47,7 @@ def test_stage_times_are_the_servers_own(standin_factory, tmp_path, offset):
     print(f"stored error s: min {min(stored_errors):.3f} max {max(stored_errors):.3f};"
           f" processed |error| max {worst:.3f}; read-back {s['readback']}")  # fmt: skip
     assert min(stored_errors) >= -never_earlier, sorted(stored_errors)[:5]
-    assert max(stored_errors) <= STORED_WITHIN_S, sorted(stored_errors)[-5:]
+    assert max(stored_errors) <= STORED_WITHIN_S + never_earlier, sorted(stored_errors)[-5:]
     assert max(map(abs, processed_errors)) <= PROCESSED_WITHIN_S, sorted(processed_errors, key=abs)[-5:]
     # faceless images are left out of the processed times
     assert len(processed_errors) == s["faces"]["images_with_faces"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import random
 import re
+import urllib.request
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,13 @@ from playwright.sync_api import Browser, Route, sync_playwright
 from seed.core import gate, history
 from seed.core.summary import SCHEMA
 from seed.glue.report import report_html, write_report
+
+from . import test_webui
+from .helpers import http
+from .test_webui import wait_for_run_after
+
+# test_webui's locust web UIs, each ended by its PID after the test.
+ui_factory = test_webui.ui_factory
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; a browser is never downloaded
 CHROMIUM_ARGS = [
@@ -258,3 +267,69 @@ def test_a_report_from_the_summary_alone_and_from_hostile_names():
     html = report_html({**bare, "event_code": "<i>code</i>"}, doc)
     assert "<img src=x" not in html and "<script>alert" not in html and "<i>code</i>" not in html
     assert html.count("<script>") == 1
+
+
+class Tags(HTMLParser):
+    """Every start tag of a page with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_the_web_ui_offers_the_last_runs_report_as_a_download(fast_standin, ui_factory, browser, tmp_path):
+    """A seed started from the web UI (POST /swarm), then GET /kanta-seed/report.html: one file, named for
+    the event, that loads nothing from anywhere, with the run's 165 tiles, its chart and its requests."""
+    ui = ui_factory(fast_standin.url)
+    code, body = http("GET", ui.url + "/kanta-seed/report.html")
+    assert code == 404 and body.decode().count("\n") == 1, body  # no run has ended: one line says so
+    code, body = http("GET", ui.url + "/")
+    assert code == 200 and "/kanta-seed/report.html" in body.decode()  # in the "Download Data" tab
+    assert ui.post_form(user_count="5", spawn_rate="5", event_code="web-ui-report")["success"], ui.output
+    ended = wait_for_run_after(ui, None)
+    assert ended["result"] == "pass", ui.output
+
+    with urllib.request.urlopen(ui.url + "/kanta-seed/report.html", timeout=30) as resp:
+        assert resp.status == 200 and resp.headers.get_content_type() == "text/html"
+        disposition = resp.headers["Content-Disposition"]
+        html = resp.read().decode()
+    assert disposition == 'attachment; filename="kanta-seed-report-web-ui-report.html"'
+    assert html.startswith("<!DOCTYPE html>") and "default-src 'none'" in html
+    parser = Tags()
+    parser.feed(html)
+    # self-contained: nothing that loads, no src/href to anywhere (an anchor in the page at most)
+    assert not [t for t, _ in parser.tags if t in ("link", "img", "iframe", "object", "embed")]
+    refs = [a[k] or "" for _, a in parser.tags for k in ("src", "href") if k in a]
+    assert all(r.startswith("#") for r in refs), refs
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html, re.I)
+    assert "@import" not in html and "url(" not in html
+    tiles = [a for _, a in parser.tags if "data-image" in a]
+    assert len(tiles) == 165 and {a.get("data-state") for a in tiles} == {"processed"}
+    assert 'data-endpoint="/pics/[event_code]"' in html  # Locust's request statistics of the run
+
+    # and offline in a browser: every request but the file's own aborted
+    path = tmp_path / "report.html"
+    path.write_text(html)
+    page = browser.new_page()
+    requests: list[str] = []
+
+    def only_the_file(route: Route) -> None:
+        requests.append(route.request.url)
+        if route.request.url == path.as_uri():
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", only_the_file)
+    try:
+        page.goto(path.as_uri())
+        assert page.locator("[data-image][data-state]").count() == 165
+        assert page.locator(".ks-chart svg polyline.ks-line").count() == 3
+        bar = page.locator("[role=progressbar]")
+        assert (bar.get_attribute("aria-valuenow"), bar.get_attribute("aria-valuemax")) == ("165", "165")
+    finally:
+        page.close()
+    assert requests == [path.as_uri()]

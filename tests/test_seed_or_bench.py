@@ -188,7 +188,8 @@ def readme_ci_command() -> str:
 
 def test_the_readme_ci_recipe_runs_as_written(tmp_path):
     """The README's CI step, twice as CI runs it: the first run starts the history (no baseline yet), the
-    second is gated against it. Both pass; every artifact is there."""
+    second finds one run there (the gate judges from three). Both pass; every artifact is there. The gate
+    itself, on recorded and on real reruns: tests/test_gate.py and tests/test_false_alarms.py (slow)."""
     command = readme_ci_command()
     args = shlex.split(command)
     assert args[0] == ".venv/bin/locust", command
@@ -202,7 +203,9 @@ def test_the_readme_ci_recipe_runs_as_written(tmp_path):
     first, second = runs
     assert first["mode"] == "bench" and first["images"] == 495 and first["regressions"] == []
     assert "no earlier run in perf/history" in first["baseline"]
-    assert second["baseline"].startswith("compared with perf/history (1 run)"), second["baseline"]
+    # One earlier run shows nothing of the noise between runs: the gate waits for three.
+    waiting = "holds 1 earlier run of this kind: the gate judges from 3 on"
+    assert waiting in second["baseline"], second["baseline"]
     assert len(list((tmp_path / "perf" / "history").glob("*.json"))) == 2
     for artifact in ("run.md", "report.html", "junit.xml"):
         assert (tmp_path / "perf" / artifact).stat().st_size > 0

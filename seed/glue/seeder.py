@@ -58,6 +58,7 @@ FIRST_LOOK_S = 0.25  # the first 202s' background jobs usually finish within thi
 TICK_S = 0.1
 PROGRESS_EVERY_S = 3.0
 LOST_WORKER_POLL_S = 1.0
+HISTORY_SHOWN = 30  # runs of --history in the report's trend
 RUN_ID_OPTION = "kanta_seed_run"  # travels to workers inside Locust's spawn message
 # Without --stop-timeout Locust kills users mid-request, and an upload killed in flight may or may
 # not have been stored. A grace lets it finish and report; waiting users leave at once.
@@ -455,7 +456,7 @@ class Seeder:
     def report(self, run: Run, doc: dict[str, Any], verdicts: list[gate.Verdict]) -> str:
         """The one-file HTML report of an ended run (also the web UI's download)."""
         s = run.settings
-        past = history.load(s.history) if s.history and Path(s.history).is_dir() else []
+        past = history.load(s.history, last=HISTORY_SHOWN) if s.history and Path(s.history).is_dir() else []
         progress_doc = {
             "snapshot": progress.snapshot(run),
             "tiles": progress.tiles(run),

@@ -8,7 +8,8 @@ Only Locust's own extension points, no fork of its front end:
 - Locust's ``extended_tabs`` template arg adds the tab; with no table of its own, Locust leaves its
   panel empty, and ``static/seed-tab.js`` (plain JS, shipped in the package, injected into Locust's
   page by an ``after_request`` hook) draws into it from ``/kanta-seed/progress.json``;
-- ``extended_csv_files`` puts the summary downloads in Locust's "Download Data" tab.
+- ``extended_csv_files`` puts the summary downloads, and the run's one-file HTML report (the tab's
+  picture at the end of the run, as ``--report-html`` writes it), in Locust's "Download Data" tab.
 
 The start form. Locust 2.47's React form lists a locustfile's options ("Custom parameters") in the
 order of ``template_args["extra_options"]``, each labelled from its dest ("check_p50_ms" becomes
@@ -42,6 +43,7 @@ from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_STOPP
 from seed import __version__
 from seed.coordination.options import Settings, add_arguments
 from seed.coordination.preflight import BadInput
+from seed.core import gate
 from seed.core.summary import markdown
 from seed.glue import plans, progress
 from seed.glue.seeder import Seeder
@@ -76,7 +78,7 @@ FORM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                              "check_drain_s", "check_min_processed_rate", "check_processed_s",
                              "check_min_faces_share", "check_min_cluster_purity", "baseline",
                              "max_regression", "force_compare", "wait_clusters", "subject_pattern")),
-    ("Summary files", ("summary_json", "summary_md")),
+    ("Summary files", ("summary_json", "summary_md", "report_html", "junit", "history")),
 )  # fmt: skip
 LABELS = {
     "check_p50_ms": "Check p50 ms",
@@ -148,6 +150,11 @@ def attach(seeder: Seeder, web_ui: WebUI) -> None:
     def summary_md() -> Response:
         return summary_download(seeder, "md")
 
+    @blueprint.route("/report.html")
+    @web_ui.auth_required_if_enabled
+    def report() -> Response:
+        return report_download(seeder)
+
     app.register_blueprint(blueprint)
     # update_template_args() merges into template_args, so these keys survive every page load.
     args = web_ui.template_args
@@ -156,6 +163,7 @@ def attach(seeder: Seeder, web_ui: WebUI) -> None:
         *args.get("extended_csv_files", []),
         {"href": f".{PREFIX}/summary.json", "title": "Download kanta-seed summary JSON"},
         {"href": f".{PREFIX}/summary.md", "title": "Download kanta-seed summary Markdown"},
+        {"href": f".{PREFIX}/report.html", "title": "Download kanta-seed report (one HTML file)"},
     ]
 
 
@@ -483,4 +491,30 @@ def summary_download(seeder: Seeder, kind: str) -> Response:
     response.headers["Content-Disposition"] = (
         f'attachment; filename="kanta-seed-summary-{summary.event_code}.{kind}"'
     )
+    return response
+
+
+def report_download(seeder: Seeder) -> Response:
+    """The last run's one-file HTML report, as --report-html writes it (``Seeder.report``), as a file
+    download: its verdicts from the summary, its trend from its --history folder, Locust's statistics."""
+    run = seeder.run
+    summary = run.summary if run is not None else None
+    if run is None or summary is None:
+        return Response("kanta-seed: no report yet; it appears when a run ends\n", 404, mimetype="text/plain")
+    doc = summary.to_dict()
+    verdicts = [
+        gate.verdict_from(v)
+        for v in doc.get("baseline_verdicts") or []
+        if isinstance(v, (dict, gate.Verdict))
+    ]
+    try:
+        body = seeder.report(run, doc, verdicts)
+    except (OSError, ValueError) as e:  # its --history folder unreadable, say: one line, not a bare 500
+        log.error("kanta-seed: the report could not be made: %s", e)
+        return Response(f"kanta-seed: the report could not be made: {e}\n", 500, mimetype="text/plain")
+    response = Response(body, mimetype="text/html")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="kanta-seed-report-{summary.event_code}.html"'
+    )
+    response.headers["Cache-Control"] = "no-store"
     return response
