@@ -108,8 +108,8 @@ class Settings:
     max_backlog: int = option(
         "--max-backlog",
         100,
-        "Most images accepted by Kanta but not yet listed (its pipeline drops uploads it cannot drain);"
-        " 0 = unbounded",
+        "Most images accepted by Kanta but not yet processed (its pipeline drops uploads it cannot drain;"
+        " also at most what drains in 15 s, starting at 20); 0 = unbounded",
         type=int,
     )
     ledger: str = option(

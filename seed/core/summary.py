@@ -357,9 +357,7 @@ class Summary:
             text += f"; none found in {len(f.faceless)}: {shorten(f.faceless)}"
         if f.rule:
             verdict = "TOO FEW" if f.too_few() else "enough"
-            text += (
-                f"; {verdict}: at least {f.least} of the {f.expected} expected to have a face must ({f.rule})"
-            )
+            text += f"; {verdict}: {f.least} of the {f.expected} expected to have a face need one ({f.rule})"
         return text
 
     def pipeline_text(self) -> str:
