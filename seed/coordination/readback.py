@@ -388,6 +388,12 @@ class Readback:
                 self._settle(i, s.listed_at or s.stored_at or self.clock(), obs)
 
     # --- views --------------------------------------------------------------------------------------
+    def at_stage(self, index: int, stage: str) -> bool:
+        """Has this image reached a stage of the pipeline (--wait-for's names)?"""
+        if stage == "accepted":
+            return self.queue.entries[index].state == State.ACCEPTED
+        return self.stored(index) if stage == "stored" else self.processed(index)
+
     def stored(self, index: int) -> bool:
         e = self.queue.entries[index]
         s = self.stages.stages.get(index)

@@ -306,12 +306,7 @@ class Run:
         self.client.health()
 
     def at_end_stage(self, index: int) -> bool:
-        stage = self.settings.wait_stage
-        if stage == "accepted":
-            return self.queue.entries[index].state == State.ACCEPTED
-        if stage == "stored":
-            return self.readback.stored(index)
-        return self.readback.processed(index)
+        return self.readback.at_stage(index, self.settings.wait_stage)
 
     def done(self) -> bool:
         """Every image failed or at the run's end stage."""

@@ -13,6 +13,7 @@ from locust.runners import WorkerRunner
 
 from seed.coordination.options import Settings, add_arguments
 from seed.coordination.preflight import BadInput
+from seed.core import greenlets
 from seed.glue import plans, webui
 from seed.glue.seeder import DEFAULT_STOP_TIMEOUT_S, SEEDERS, seeder_of
 
@@ -74,9 +75,10 @@ def warn_if_open(options: Any) -> None:
 def on_test_start(environment: Any, **_: Any) -> None:
     # A worker that joins a running test can get its first spawn while Locust is still creating its
     # runner (before init): it starts once the runner is there.
-    gevent.spawn(start_when_runner_is_set, environment) if environment.runner is None else seeder_of(
-        environment
-    ).start()
+    if environment.runner is None:
+        greenlets.spawn("late start", start_when_runner_is_set, environment, on_error=greenlets.said)
+    else:
+        seeder_of(environment).start()
 
 
 def start_when_runner_is_set(environment: Any) -> None:

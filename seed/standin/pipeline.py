@@ -208,7 +208,7 @@ class Pipeline:
         self.store.record_upload(uid, code)
         self.live[uid] = code
         job = self._instant_job if self.config.instant else self._job
-        gevent.spawn(self._guarded, job, code, uid, ext, data, delay_s)
+        gevent.spawn(self._guarded, job, code, uid, ext, data, delay_s)  # guarded: _guarded logs a failure
 
     def _guarded(self, job, code: str, uid: str, ext: str, data: bytes, delay_s: float) -> None:
         try:
