@@ -188,6 +188,21 @@ def test_progress_counts_and_the_line(tmp_path):
     assert progress.grid(run)["rows"][:2] == ["subject01", "subject02"]
 
 
+def test_thousands_of_images_are_shown_as_a_few_hundred_tiles(tmp_path):
+    plan = prepare(Settings(standin=True, loops=10), project_dir=tmp_path, reach=False)  # 1,650 images
+    run = Run(plan, NoKanta())
+    got = run.queue.claim("local", 5)
+    now = time.time()
+    for i in got:
+        run.result("local", Result(i, True, 202, uuid=f"{i:032x}", sent_at=now - 1, latency_ms=20))
+    shown = progress.tiles(run)
+    assert len(shown) <= progress.TILES_SHOWN and sum(t["images"] for t in shown) == 1650
+    # a group shows its least advanced image: images 0-2 accepted; 3, 4 accepted but 5 not yet sent
+    assert (shown[0]["state"], shown[1]["state"]) == ("accepted", "pending")
+    assert shown[0]["image"].endswith("(3 images)") and progress.grid(run) is None
+    assert len(progress.tiles(run, most=2000)) == 1650  # a few hundred images: one tile each
+
+
 # --- the web form ----------------------------------------------------------------------------------
 def test_the_form_is_applied_to_a_copy_and_converted():
     options = SimpleNamespace(event_code="a-b-c", upload_pause=0.0, check_p95_ms=None, fresh=False)

@@ -137,7 +137,38 @@ def tile_state(run: Run, index: int) -> str:
     return "accepted"
 
 
-def tiles(run: Run) -> list[dict[str, Any]]:
+TILES_SHOWN = 600  # beyond this many images, a tile stands for a run of consecutive images
+# a group tile shows the least advanced of its images (what still needs watching)
+LEAST_DONE = ("failed", "repaired", "retrying", "pending", "sending", "accepted", "stored", "processed")
+
+
+def tiles(run: Run, most: int = TILES_SHOWN) -> list[dict[str, Any]]:
+    """One tile per image, or, for a data set of thousands, one per run of consecutive images (at most
+    ``most`` tiles: a page stays readable and light), each showing its least advanced image."""
+    each = image_tiles(run)
+    if len(each) <= most:
+        return each
+    size = -(-len(each) // most)  # ceiling: at most `most` groups
+    out = []
+    for start in range(0, len(each), size):
+        group = each[start : start + size]
+        state = min((t["state"] for t in group), key=LEAST_DONE.index)
+        first, last = group[0]["image"], group[-1]["image"]
+        out.append({
+            "image": f"{first} .. {last} ({len(group)} images)",
+            "state": state,
+            "uuid": "",
+            "faces": sum(t["faces"] for t in group),
+            "attempts": sum(t["attempts"] for t in group),
+            "repairs": sum(t["repairs"] for t in group),
+            "error": next((t["error"] for t in group if t["error"]), ""),
+            "thumb": "",
+            "images": len(group),
+        })  # fmt: skip
+    return out
+
+
+def image_tiles(run: Run) -> list[dict[str, Any]]:
     out = []
     for i, e in enumerate(run.queue.entries):
         stage = run.stages.stages.get(i)
@@ -181,7 +212,10 @@ GRID_NAME = re.compile(r"(subject\d+)[_.-]([a-z]+)", re.IGNORECASE)
 
 
 def grid(run: Run) -> dict[str, Any] | None:
-    """Subjects x conditions when every member path names one (the Yale layout), else None."""
+    """Subjects x conditions when every member path names one (the Yale layout), else None (also when the
+    tiles stand for groups of images)."""
+    if len(run.queue.entries) > TILES_SHOWN:
+        return None
     cells: dict[str, list[int]] = {}
     rows: list[str] = []
     cols: list[str] = []
