@@ -17,9 +17,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +196,31 @@ def seed_standin(
         stats = settled_stats(standin.url, code)
         stored = stored_contents(standin, code)
     return SeedRun(child, read_json(summary_path) or {}, stats, stored)
+
+
+def seed_rows(
+    rows: list[Any],
+    images: Path,
+    code: str,
+    timeout: float,
+    users: Callable[[Any], int],
+    label: Callable[[Any], str],
+    figures_of: Callable[[Any, SeedRun, Counter], dict[str, Any]],
+    prefix: str,
+) -> list[dict[str, Any]]:
+    """Each row (key, name, standin flags, kanta args) as one run on a fresh stand-in, told as figures."""
+    expected = zip_contents(images)
+    figures: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for row in rows:
+            print(f"  running {label(row)} ...", flush=True)
+            run = seed_standin(
+                Path(tmp) / row.key, list(row.standin), images, users(row), list(row.kanta), code, timeout
+            )
+            figures.append(figures_of(row, run, expected))
+            for e in figures[-1]["errors"]:
+                print(f"    error: {e}", flush=True)
+    return figures
 
 
 # --- ratios as data -------------------------------------------------------------------------------------

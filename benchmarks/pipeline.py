@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import harness
@@ -134,18 +132,10 @@ def main(argv: list[str]) -> int:
     else:
         rows, columns, cells = STAGE_ROWS, STAGE_COLUMNS, stage_cells
         rows = [r for r in rows if r.key in QUICK_KEYS] if args.quick else rows
-    expected = harness.zip_contents(args.images)
-    figures = []
-    with tempfile.TemporaryDirectory(prefix="kanta-pipeline-") as tmp:
-        for row in rows:
-            print(f"  running {row.name} -u {row.users} ...", flush=True)
-            run = harness.seed_standin(
-                Path(tmp) / row.key, list(row.standin), args.images, row.users, list(row.kanta), CODE,
-                args.run_timeout,
-            )  # fmt: skip
-            figures.append(figures_of(row, run, expected))
-            for e in figures[-1]["errors"]:
-                print(f"    error: {e}", flush=True)
+    figures = harness.seed_rows(
+        rows, args.images, CODE, args.run_timeout, users=lambda row: row.users,
+        label=lambda row: f"{row.name} -u {row.users}", figures_of=figures_of, prefix="kanta-pipeline-",
+    )  # fmt: skip
     by_key = {f["key"]: f for f in figures}
     labels = {r.key: r.name for r in rows}
     found = [

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import harness
@@ -112,18 +110,10 @@ def main(argv: list[str]) -> int:
     harness.check_images(p, args)
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     rows = rows_for(sizes, args.drop_prone)
-    expected = harness.zip_contents(args.images)
-    figures = []
-    with tempfile.TemporaryDirectory(prefix="kanta-scale-") as tmp:
-        for row in rows:
-            print(f"  running {row.name}, {row.images} images ...", flush=True)
-            run = harness.seed_standin(
-                Path(tmp) / row.key, list(row.standin), args.images, 10, list(row.kanta), CODE,
-                args.run_timeout,
-            )  # fmt: skip
-            figures.append(figures_of(row, run, expected))
-            for e in figures[-1]["errors"]:
-                print(f"    error: {e}", flush=True)
+    figures = harness.seed_rows(
+        rows, args.images, CODE, args.run_timeout, users=lambda row: 10,
+        label=lambda row: f"{row.name}, {row.images} images", figures_of=figures_of, prefix="kanta-scale-",
+    )  # fmt: skip
     by_key = {f["key"]: f for f in figures}
     lines = []
     for f in figures:

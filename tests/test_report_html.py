@@ -15,12 +15,11 @@ import os
 import random
 import re
 import urllib.request
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
 from seed.core import gate, history
 from seed.core.summary import SCHEMA
@@ -30,14 +29,8 @@ from . import test_webui
 from .helpers import http
 from .test_webui import wait_for_run_after
 
-# test_webui's locust web UIs, each ended by its PID after the test.
-ui_factory = test_webui.ui_factory
-
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; a browser is never downloaded
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync",
-]  # fmt: skip
+# test_webui's fixtures: the browser (Debian's chromium, one per module), and locust web UIs ended by PID.
+browser, ui_factory = test_webui.browser, test_webui.ui_factory
 SUBJECTS = [f"subject{n:02d}" for n in range(1, 16)]
 CONDITIONS = ["centerlight", "glasses", "happy", "leftlight", "noglasses", "normal", "rightlight", "sad",
               "sleepy", "surprised", "wink"]  # fmt: skip
@@ -151,15 +144,6 @@ def report(tmp_path) -> Path:
     path = tmp_path / "out" / "report.html"
     write_report(path, report_html(summary, progress_doc(summary), history.load(folder), verdicts, STATS))
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.is_file(), f"no chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_the_report_is_one_file_that_names_nothing_to_fetch(report):
